@@ -1,0 +1,158 @@
+"""The checkpoint format: weights plus everything needed to use and trust them.
+
+A checkpoint is a dict saved with torch.save and read back with ``weights_only=True``:
+
+    format, format_version   identify the file as a moodtunes emotion checkpoint
+    model_config             CustomDeepEmotionNet constructor arguments
+    classes                  class names in output order (must equal EMOTIONS)
+    input_size               side of the square gray input in pixels
+    normalization            {"mean": float, "std": float} on the 0..1 pixel scale
+    state_dict               the weights
+    metadata                 dataset, metrics, command, date, git commit, ...
+    training_state           optional: optimiser/scheduler/RNG state for exact resume
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emotion.atomic import atomic_write
+from emotion.classes import EMOTIONS
+from emotion.errors import MoodtunesError
+from emotion.model import CustomDeepEmotionNet
+
+FORMAT = "moodtunes-emotion-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(MoodtunesError):
+    """The checkpoint is missing, damaged or does not fit this version of moodtunes."""
+
+
+@dataclass
+class Checkpoint:
+    model: CustomDeepEmotionNet
+    classes: tuple[str, ...]
+    input_size: int
+    mean: float
+    std: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    training_state: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: CustomDeepEmotionNet,
+    *,
+    mean: float,
+    std: float,
+    metadata: dict[str, Any],
+    training_state: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically: a crash mid-write leaves the previous file intact."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": model.config(),
+        "classes": list(EMOTIONS),
+        "input_size": model.input_size,
+        "normalization": {"mean": float(mean), "std": float(std)},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": metadata,
+    }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def _first_reason(exc: BaseException) -> str:
+    """The informative line of torch.load's (often many-line) error message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "WeightsUnpickler error" in line:
+            return line
+    return lines[0] if lines else type(exc).__name__
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load and validate a checkpoint; any problem raises CheckpointError with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"Checkpoint not found: {path}. Pass --checkpoint with a file written by "
+            "`python -m training.train`, or leave it out to use the shipped default."
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        detail = _first_reason(exc)
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another kind of file: "
+            f"{detail}). Re-download it or retrain with `python -m training.train`."
+        ) from exc
+
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a moodtunes emotion checkpoint. "
+            "Use a checkpoint written by `python -m training.train`."
+        )
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('format_version')}; this moodtunes "
+            f"reads version {FORMAT_VERSION}. Update moodtunes or retrain the model."
+        )
+    missing = [k for k in ("model_config", "classes", "input_size", "normalization", "state_dict") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}; it is incomplete. Retrain the model.")
+
+    classes = tuple(payload["classes"])
+    if classes != EMOTIONS:
+        raise CheckpointError(
+            f"{path} predicts {len(classes)} classes ({', '.join(map(str, classes))}); moodtunes needs "
+            f"the {len(EMOTIONS)} classes {', '.join(EMOTIONS)} in that order. Use a matching checkpoint."
+        )
+    config = dict(payload["model_config"])
+    try:
+        model = CustomDeepEmotionNet(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+        )
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: the weights do not fit the architecture stored with them ({detail}). "
+            "The file was edited or written by an incompatible version; retrain the model."
+        ) from exc
+    if model.input_size != payload["input_size"]:
+        raise CheckpointError(
+            f"{path}: input size {payload['input_size']} disagrees with the model's {model.input_size}; retrain the model."
+        )
+    norm = payload["normalization"]
+    try:
+        mean, std = float(norm["mean"]), float(norm["std"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: normalization must give a mean and a std; retrain the model.") from exc
+    if not std > 0:
+        raise CheckpointError(f"{path}: normalization std must be positive, got {std}; retrain the model.")
+    model.eval()
+    return Checkpoint(
+        model=model,
+        classes=classes,
+        input_size=int(payload["input_size"]),
+        mean=mean,
+        std=std,
+        metadata=dict(payload.get("metadata", {})),
+        training_state=payload.get("training_state"),
+        path=path,
+    )

@@ -1,0 +1,42 @@
+"""The seven emotion classes: their order, display colours and place on the circumplex.
+
+The order is the FER2013 label order (0 = angry ... 6 = neutral). Checkpoints store the
+class names they were trained with, and loading checks them against this tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+NUM_CLASSES = len(EMOTIONS)
+
+
+@dataclass(frozen=True)
+class EmotionStyle:
+    colour: str  # "#rrggbb", used by the overlay and the GUI
+    valence: float  # -1 (unpleasant) .. +1 (pleasant)
+    arousal: float  # -1 (calm) .. +1 (excited)
+
+    @property
+    def bgr(self) -> tuple[int, int, int]:
+        """The colour as an OpenCV BGR triple."""
+        r, g, b = (int(self.colour[i : i + 2], 16) for i in (1, 3, 5))
+        return (b, g, r)
+
+
+# Valence/arousal follow the placement of these affect words in Russell's circumplex
+# (Russell 1980, "A circumplex model of affect", J. Pers. Soc. Psychol. 39(6)) and the
+# discrete-emotion coordinates of Eerola & Vuoskoski 2011 ("A comparison of the discrete
+# and dimensional models of emotion in music", Psychology of Music 39(1)), rescaled to
+# [-1, 1]. Disgust is not on Russell's original circle; it sits between anger and sadness
+# (unpleasant, moderately aroused) as in Posner, Russell & Peterson 2005.
+STYLES: dict[str, EmotionStyle] = {
+    "angry": EmotionStyle("#e53935", valence=-0.60, arousal=0.75),
+    "disgust": EmotionStyle("#7cb342", valence=-0.70, arousal=0.35),
+    "fear": EmotionStyle("#8e24aa", valence=-0.65, arousal=0.80),
+    "happy": EmotionStyle("#fdd835", valence=0.85, arousal=0.50),
+    "sad": EmotionStyle("#1e88e5", valence=-0.75, arousal=-0.45),
+    "surprise": EmotionStyle("#fb8c00", valence=0.25, arousal=0.85),
+    "neutral": EmotionStyle("#9e9e9e", valence=0.00, arousal=0.00),
+}
