@@ -28,21 +28,35 @@ CROP_SCALE = 1.0
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Return a 2-D uint8 gray image from a gray, BGR or BGRA image."""
+def check_image(image: np.ndarray) -> int:
+    """Validate an 8-bit gray/BGR/BGRA image and return its channel count (1, 3 or 4)."""
     if not isinstance(image, np.ndarray) or image.size == 0:
         raise MoodtunesError("Empty image: the frame source returned no pixels.")
     if image.dtype != np.uint8:
         raise MoodtunesError(f"Unsupported image type {image.dtype}: expected 8-bit (uint8) pixels.")
     if image.ndim == 2:
-        return image
+        return 1
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
-        channels = image.shape[2]
-        if channels == 1:
-            return image[:, :, 0]
-        code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
-        return cv2.cvtColor(image, code)
+        return image.shape[2]
     raise MoodtunesError(f"Unsupported image shape {image.shape}: expected HxW, HxWx3 (BGR) or HxWx4 (BGRA).")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Return a 2-D uint8 gray image from a gray, BGR or BGRA image."""
+    channels = check_image(image)
+    if channels == 1:
+        return image if image.ndim == 2 else image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Return a 3-channel BGR image from a gray, BGR or BGRA image."""
+    channels = check_image(image)
+    if channels == 3:
+        return image
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
 
 
 def eye_angle(landmarks: np.ndarray) -> float:

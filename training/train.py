@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from emotion.checkpoint import load_checkpoint, save_checkpoint
-from emotion.classes import EMOTIONS, NUM_CLASSES
+from emotion.classes import NUM_CLASSES
 from emotion.device import resolve_device
 from emotion.errors import MoodtunesError
 from emotion.model import CustomDeepEmotionNet
