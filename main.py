@@ -23,8 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--source", help="video file, image file or folder of images instead of the camera")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--headless", action="store_true", help="no window: print one JSON line per frame and a summary")
-    mode.add_argument("--benchmark", action="store_true", help="no window: process as fast as possible, print the summary")
+    mode.add_argument("--headless", action="store_true",
+                      help="no window: print one JSON line per frame and a summary")
+    mode.add_argument("--benchmark", action="store_true",
+                      help="no window: process as fast as possible, print only the summary")
     p.add_argument("--checkpoint", help="emotion model (default: checkpoints/emotion_ferplus.pt)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto",

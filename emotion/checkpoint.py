@@ -136,7 +136,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ) from exc
     if model.input_size != payload["input_size"]:
         raise CheckpointError(
-            f"{path}: input size {payload['input_size']} disagrees with the model's {model.input_size}; retrain the model."
+            f"{path}: input size {payload['input_size']} disagrees with the model's {model.input_size}; "
+            "retrain the model."
         )
     norm = payload["normalization"]
     try:

@@ -29,7 +29,7 @@ class FrameAnalysis:
             "faces": [
                 {**face.to_dict(), "track": track.id,
                  "smoothed": {"label": track.label, "confidence": round(track.confidence, 4)}}
-                for face, track in zip(self.faces, self.tracks)
+                for face, track in zip(self.faces, self.tracks, strict=True)
             ],
             "mood": self.mood.to_dict(self.timestamp) if self.mood else None,
         }

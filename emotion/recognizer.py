@@ -90,12 +90,12 @@ class EmotionRecognizer:
 
     def results(self, detections: Sequence[Detection], probabilities: np.ndarray) -> list[FaceResult]:
         out = []
-        for d, p in zip(detections, probabilities):
+        for d, p in zip(detections, probabilities, strict=True):
             best = int(p.argmax())
             out.append(FaceResult(
                 box=d.box,
                 landmarks=d.landmarks,
-                probabilities={name: float(v) for name, v in zip(EMOTIONS, p)},
+                probabilities={name: float(v) for name, v in zip(EMOTIONS, p, strict=True)},
                 label=EMOTIONS[best],
                 confidence=float(p[best]),
             ))

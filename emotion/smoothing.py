@@ -175,15 +175,15 @@ class MoodTracker:
         leader = int(probs.argmax())
         label = EMOTIONS[leader]
         current = self._mood
-        if current is not None and label != current.label:
-            if probs[leader] - probs[EMOTIONS.index(current.label)] < self.switch_margin:
-                label = current.label
+        if (current is not None and label != current.label
+                and probs[leader] - probs[EMOTIONS.index(current.label)] < self.switch_margin):
+            label = current.label
         since = current.since if current is not None and current.label == label else t
         index = EMOTIONS.index(label)
         self._mood = Mood(
             label=label,
             confidence=float(probs[index]),
-            probabilities={name: float(v) for name, v in zip(EMOTIONS, probs)},
+            probabilities={name: float(v) for name, v in zip(EMOTIONS, probs, strict=True)},
             since=since,
             track_id=main.id,
         )

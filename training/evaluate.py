@@ -48,7 +48,8 @@ def predict_probabilities(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--data", required=True, help="dataset file or folder (see training/datasets.py)")
     p.add_argument("--split", choices=("val", "test"), default="val",

@@ -31,7 +31,7 @@ def summarize(labels: np.ndarray, predictions: np.ndarray) -> dict:
         "n": int(len(labels)),
         "accuracy": float(hits.sum() / max(len(labels), 1)),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "per_class_recall": {name: float(r) for name, r in zip(EMOTIONS, recall)},
+        "per_class_recall": {name: float(r) for name, r in zip(EMOTIONS, recall, strict=True)},
         "confusion_matrix": cm.tolist(),
     }
 

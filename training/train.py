@@ -41,7 +41,8 @@ LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--data", required=True, help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip")
     p.add_argument("--out", required=True, help="run folder for checkpoints, log.csv and curves.png")
@@ -60,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scheduler", choices=("cosine", "plateau"), default="cosine")
     p.add_argument("--warmup-epochs", type=int, default=2, help="linear warm-up (cosine schedule only)")
     p.add_argument("--plateau-patience", type=int, default=5, help="epochs without improvement before lr /= 10")
-    p.add_argument("--early-stop", type=int, default=20, help="stop after this many epochs without a better val accuracy")
+    p.add_argument("--early-stop", type=int, default=20,
+                   help="stop after this many epochs without a better validation accuracy")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--soft-targets", action="store_true", help="ferplus: learn the annotators' vote distribution")
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
@@ -288,7 +290,8 @@ def train(args: argparse.Namespace) -> Path:
               f"{100 * correct / seen:.2f}% | val loss {row['val_loss']} acc {100 * val['accuracy']:.2f}% "
               f"f1 {val['macro_f1']:.3f}{' *' if improved else ''} | {row['seconds']}s", flush=True)
 
-        metadata = {**metadata_base, "epoch": epoch + 1, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        metadata = {**metadata_base, "epoch": epoch + 1,
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "val_metrics": {k: val[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall")}}
         if improved:
             save_checkpoint(out / "best.pt", model, mean=FER_MEAN, std=FER_STD, metadata=metadata)
