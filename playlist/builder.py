@@ -1,0 +1,125 @@
+"""Build a playlist for a mood from track searches: no HTTP, no Qt, just choices.
+
+The builder asks a :class:`TrackSearch` (the Spotify client, or anything with the same
+method) for tracks page by page (Spotify allows at most 10 per page since 2026), interleaves
+the profile's queries for variety, drops duplicates (same track id, or same main artist and
+title: remasters, live cuts and re-releases), allows at most ``max_per_artist`` tracks per
+artist, and is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from playlist.profiles import MoodProfile, plan_stages
+
+PAGE_SIZE = 10  # Spotify's search maximum for development-mode apps (2026)
+
+
+@dataclass(frozen=True)
+class Track:
+    id: str
+    uri: str
+    name: str
+    artists: tuple[str, ...]
+    url: str = ""
+
+    @property
+    def main_artist(self) -> str:
+        return self.artists[0] if self.artists else ""
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.artists)} - {self.name}"
+
+
+class TrackSearch(Protocol):
+    def search_tracks(self, query: str, limit: int, offset: int) -> list[Track]: ...
+
+
+def normalized_title(title: str) -> str:
+    """'Song (Remastered 2011) - Live' -> 'song': what makes two releases the same song."""
+    title = re.sub(r"\s*[(\[].*?[)\]]", "", title.lower())
+    title = re.split(r"\s+-\s+", title)[0]
+    title = re.sub(r"\s+(feat\.?|ft\.?|featuring)\s.*$", "", title)
+    return re.sub(r"[^\w]+", " ", title).strip()
+
+
+class _Picker:
+    """The playlist so far and the rules a new track must pass."""
+
+    def __init__(self, max_per_artist: int) -> None:
+        self.max_per_artist = max_per_artist
+        self.tracks: list[Track] = []
+        self._ids: set[str] = set()
+        self._songs: set[tuple[str, str]] = set()
+        self._per_artist: Counter[str] = Counter()
+
+    def add(self, track: Track) -> bool:
+        artist = track.main_artist.lower()
+        song = (artist, normalized_title(track.name))
+        if track.id in self._ids or song in self._songs or self._per_artist[artist] >= self.max_per_artist:
+            return False
+        self._ids.add(track.id)
+        self._songs.add(song)
+        self._per_artist[artist] += 1
+        self.tracks.append(track)
+        return True
+
+
+def build_playlist(
+    profiles: dict[str, MoodProfile],
+    emotion: str,
+    search: TrackSearch,
+    strategy: str = "match",
+    size: int | None = None,
+    seed: int = 0,
+    taste_artists: Sequence[str] = (),
+    taste_share: float = 0.2,
+    max_pages: int = 3,
+    max_per_artist: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> list[Track]:
+    """Up to ``size`` tracks (default: the profile's size) for ``emotion``."""
+    size = size or profiles[emotion].size
+    rng = random.Random(seed)
+    picker = _Picker(max_per_artist)
+    for profile, count in plan_stages(profiles, emotion, strategy, size):
+        if progress:
+            progress(f"Finding {profile.emotion} tracks...")
+        goal = len(picker.tracks) + count
+        taste = [f'artist:"{name}" {profile.keyword}' for name in taste_artists]
+        if taste:
+            _fill(picker, search, taste, len(picker.tracks) + round(count * taste_share), rng, 1)
+        queries = list(profile.queries)
+        rng.shuffle(queries)
+        _fill(picker, search, queries, goal, rng, max_pages)
+    return picker.tracks[:size]
+
+
+def _fill(picker: _Picker, search: TrackSearch, queries: list[str], goal: int, rng: random.Random,
+          max_pages: int) -> None:
+    """Add tracks round-robin over ``queries``, one page per query per turn, up to ``goal``."""
+    # Each query starts at a seeded random page, so each seed gives a different cut of the results.
+    pages: dict[str, list[int]] = {}
+    for query in queries:
+        first = rng.randrange(max_pages)
+        pages[query] = [(first + i) % max_pages for i in range(max_pages)]
+    while any(pages.values()):
+        for query in queries:
+            if len(picker.tracks) >= goal:
+                return
+            if not pages[query]:
+                continue
+            page = pages[query].pop(0)
+            results = search.search_tracks(query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+            if len(results) < PAGE_SIZE:  # the results end on this page
+                pages[query] = [p for p in pages[query] if p < page]
+            for track in results:
+                if len(picker.tracks) >= goal:
+                    return
+                picker.add(track)

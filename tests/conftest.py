@@ -1,0 +1,59 @@
+"""Shared fixtures: isolated config/cache dirs, no internet, offscreen Qt, the fake Spotify."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SHARED = Path(os.environ.get("MOODTUNES_SHARED", ROOT.parent / "shared"))
+FER2013_CSV = SHARED / "datasets" / "fer2013.csv.xz"
+FER2013_ZIP = SHARED / "datasets" / "fer2013.zip"
+FERPLUS_ZIP = SHARED / "datasets" / "ferplus.zip"
+YUNET_TEST_MODEL = SHARED / "models" / "face_detection_yunet_2026may.onnx"
+SHIPPED_CHECKPOINT = ROOT / "checkpoints" / "emotion_ferplus.pt"
+
+
+def needs(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} not available (shared data)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory, monkeypatch):
+    """No test touches the user's config or cache, or the internet."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MOODTUNES_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("MOODTUNES_CACHE_DIR", str(home / "cache"))
+    # A closed local port: any attempt to download the YuNet model fails at once.
+    monkeypatch.setenv("MOODTUNES_YUNET_URL", f"http://127.0.0.1:{free_port()}/yunet.onnx")
+    for var in ("SPOTIPY_CLIENT_ID", "SPOTIPY_REDIRECT_URI", "SPOTIFY_API_BASE_URL", "SPOTIFY_ACCOUNTS_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    yield home
+
+
+@pytest.fixture
+def fake_spotify(monkeypatch):
+    from fake_spotify import FakeSpotify
+
+    fake = FakeSpotify().start()
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", fake.client_id)
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", f"http://127.0.0.1:{free_port()}/callback")
+    monkeypatch.setenv("SPOTIFY_API_BASE_URL", f"{fake.base_url}/v1")
+    monkeypatch.setenv("SPOTIFY_ACCOUNTS_BASE_URL", fake.base_url)
+    yield fake
+    fake.stop()

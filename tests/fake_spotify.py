@@ -1,0 +1,255 @@
+"""A fake Spotify (Web API + accounts service) on 127.0.0.1, enforcing the 2026 rules.
+
+Real HTTP over a real socket: moodtunes' client, spotipy and requests run unchanged
+against it. Tests steer it through attributes (``rate_limit_next``, ``refresh_error``,
+``expire_tokens()``) and read what happened from ``playlists`` and ``requests_seen``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SEARCH_MAX_LIMIT = 10
+
+
+def make_catalog(n_artists: int = 40, per_artist: int = 8) -> list[dict]:
+    """Tracks with repeated titles across versions, so de-duplication has work to do."""
+    tracks = []
+    for a in range(n_artists):
+        artist = {"id": f"artist{a}", "name": f"Artist {a}"}
+        for k in range(per_artist):
+            title = f"Song {a}-{k % 5}" + (" (Remastered 2011)" if k >= 5 else "")
+            tid = f"t{a:03d}{k:02d}"
+            tracks.append({
+                "id": tid, "uri": f"spotify:track:{tid}", "name": title, "artists": [artist],
+                "external_urls": {"spotify": f"https://open.spotify.com/track/{tid}"},
+            })
+    return tracks
+
+
+class FakeSpotify:
+    def __init__(self, client_id: str = "test-client-id") -> None:
+        self.client_id = client_id
+        self.catalog = make_catalog()
+        self.user_id = "moodtunes-tester"
+        self.codes: dict[str, dict] = {}  # authorization code -> {challenge, redirect_uri, scope}
+        self.access_tokens: set[str] = set()
+        self.refresh_tokens: set[str] = set()
+        self.playlists: dict[str, dict] = {}
+        self.requests_seen: list[tuple[str, str]] = []
+        self.rate_limit_next: float | None = None  # Retry-After seconds for the next API call
+        self.refresh_error: str | None = None  # e.g. "invalid_grant"
+        self.top_artists = ["Artist 3", "Artist 7"]
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeSpotify:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def expire_tokens(self) -> None:
+        """Every issued access token now answers 401, as after expiry or revocation."""
+        with self.lock:
+            self.access_tokens.clear()
+
+    def _issue_tokens(self, scope: str, refresh: str | None = None) -> dict:
+        access = secrets.token_urlsafe(16)
+        refresh = refresh or secrets.token_urlsafe(16)
+        with self.lock:
+            self.access_tokens.add(access)
+            self.refresh_tokens.add(refresh)
+        return {"access_token": access, "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": refresh, "scope": scope}
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: dict | None = None, headers: dict | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str, headers: dict | None = None) -> None:
+                self._send(status, {"error": {"status": status, "message": message}}, headers)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            # --- accounts service -------------------------------------------------------
+            def _authorize(self, params: dict) -> None:
+                if params.get("client_id") != fake.client_id:
+                    self._error(400, "INVALID_CLIENT: Invalid client")
+                    return
+                redirect = params.get("redirect_uri", "")
+                if urllib.parse.urlsplit(redirect).hostname == "localhost":
+                    self._error(400, "INVALID_CLIENT: Insecure redirect URI")
+                    return
+                if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
+                    self._error(400, "code_challenge required")
+                    return
+                code = secrets.token_urlsafe(12)
+                fake.codes[code] = {"challenge": params["code_challenge"], "redirect_uri": redirect,
+                                    "scope": params.get("scope", "")}
+                query = urllib.parse.urlencode({"code": code, "state": params.get("state", "")})
+                self.send_response(302)
+                self.send_header("Location", f"{redirect}?{query}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _token(self) -> None:
+                form = dict(urllib.parse.parse_qsl(self._body().decode()))
+                if form.get("client_id") != fake.client_id:
+                    self._send(400, {"error": "invalid_client"})
+                    return
+                if form.get("grant_type") == "authorization_code":
+                    grant = fake.codes.pop(form.get("code", ""), None)
+                    verifier = form.get("code_verifier", "").encode()
+                    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).decode().rstrip("=")
+                    if grant is None or grant["challenge"] != challenge or grant["redirect_uri"] != form.get(
+                            "redirect_uri"):
+                        self._send(400, {"error": "invalid_grant", "error_description": "Invalid authorization code"})
+                        return
+                    self._send(200, fake._issue_tokens(grant["scope"].replace("+", " ")))
+                elif form.get("grant_type") == "refresh_token":
+                    if fake.refresh_error or form.get("refresh_token") not in fake.refresh_tokens:
+                        self._send(400, {"error": fake.refresh_error or "invalid_grant",
+                                         "error_description": "Refresh token revoked"})
+                        return
+                    token = fake._issue_tokens(" ".join(
+                        ["playlist-modify-private", "playlist-modify-public", "user-top-read"]))
+                    token.pop("refresh_token")  # Spotify often keeps the old refresh token
+                    self._send(200, token)
+                else:
+                    self._send(400, {"error": "unsupported_grant_type"})
+
+            # --- Web API ----------------------------------------------------------------
+            def _authorized(self) -> bool:
+                auth = self.headers.get("Authorization", "")
+                token = auth.removeprefix("Bearer ")
+                if not auth.startswith("Bearer ") or token not in fake.access_tokens:
+                    self._error(401, "The access token expired" if auth else "No token provided")
+                    return False
+                if fake.rate_limit_next is not None:
+                    retry_after, fake.rate_limit_next = fake.rate_limit_next, None
+                    self._error(429, "API rate limit exceeded", {"Retry-After": str(int(retry_after))})
+                    return False
+                return True
+
+            def do_GET(self):  # noqa: N802
+                url = urllib.parse.urlsplit(self.path)
+                params = dict(urllib.parse.parse_qsl(url.query))
+                fake.requests_seen.append(("GET", url.path + ("?" + url.query if url.query else "")))
+                if url.path == "/authorize":
+                    self._authorize(params)
+                    return
+                if not self._authorized():
+                    return
+                if url.path == "/v1/search":
+                    self._search(params)
+                elif url.path == "/v1/me":
+                    self._send(200, {"id": fake.user_id, "display_name": "Tester"})
+                elif url.path == "/v1/me/top/artists":
+                    limit = int(params.get("limit", 20))
+                    items = [{"id": n.lower().replace(" ", ""), "name": n} for n in fake.top_artists[:limit]]
+                    self._send(200, {"items": items, "total": len(items)})
+                elif url.path.startswith("/v1/playlists/"):
+                    playlist = fake.playlists.get(url.path.split("/")[3])
+                    if playlist is None:
+                        self._error(404, "Not found")
+                        return
+                    # 2026 responses name the contents "items" (older ones said "tracks").
+                    self._send(200, {"id": playlist["id"], "name": playlist["name"],
+                                     "items": {"total": len(playlist["uris"])}})
+                else:
+                    self._error(404, "Service not found")
+
+            def _search(self, params: dict) -> None:
+                limit = int(params.get("limit", 5))
+                offset = int(params.get("offset", 0))
+                if limit > SEARCH_MAX_LIMIT or limit < 1:
+                    self._error(400, "Invalid limit")
+                    return
+                if params.get("type") != "track" or not params.get("q"):
+                    self._error(400, "Bad search request")
+                    return
+                # A deterministic, query-dependent slice of the catalog, 35 results per query.
+                digest = int(hashlib.sha256(params["q"].encode()).hexdigest(), 16)
+                start = digest % len(fake.catalog)
+                matches = [fake.catalog[(start + 7 * i) % len(fake.catalog)] for i in range(35)]
+                if params["q"].startswith("artist:"):
+                    name = params["q"].split('"')[1]
+                    matches = [t for t in fake.catalog if t["artists"][0]["name"] == name]
+                page = matches[offset:offset + limit]
+                self._send(200, {"tracks": {"items": page, "total": len(matches), "limit": limit, "offset": offset}})
+
+            def do_POST(self):  # noqa: N802
+                url = urllib.parse.urlsplit(self.path)
+                fake.requests_seen.append(("POST", url.path))
+                if url.path == "/api/token":
+                    self._token()
+                    return
+                if not self._authorized():
+                    return
+                body = json.loads(self._body() or b"null")
+                if url.path.startswith("/v1/users/"):
+                    self._error(403, "Forbidden: use POST /me/playlists")
+                elif url.path == "/v1/me/playlists":
+                    pid = secrets.token_hex(8)
+                    fake.playlists[pid] = {"id": pid, "name": body["name"], "public": body.get("public"),
+                                           "description": body.get("description", ""), "uris": []}
+                    self._send(201, {"id": pid, "name": body["name"], "uri": f"spotify:playlist:{pid}",
+                                     "external_urls": {"spotify": f"https://open.spotify.com/playlist/{pid}"}})
+                elif url.path.startswith("/v1/playlists/") and url.path.endswith("/items"):
+                    playlist = fake.playlists.get(url.path.split("/")[3])
+                    uris = body.get("uris") if isinstance(body, dict) else body
+                    if playlist is None:
+                        self._error(404, "Not found")
+                    elif not isinstance(uris, list) or len(uris) > 100:
+                        self._error(400, "At most 100 items per request")
+                    else:
+                        playlist["uris"].extend(uris)
+                        self._send(201, {"snapshot_id": secrets.token_hex(6)})
+                elif url.path.startswith("/v1/playlists/") and url.path.endswith("/tracks"):
+                    self._error(403, "Forbidden: use /items")
+                else:
+                    self._error(404, "Service not found")
+
+        return Handler
+
+
+def consent_in_browser(url: str) -> None:
+    """What a user's browser does: open the consent page, approve, follow the redirect.
+
+    Like webbrowser.open, it returns at once; the page loads on its own thread.
+    """
+    import urllib.request
+
+    def visit() -> None:
+        with urllib.request.urlopen(url, timeout=10) as response:  # follows the 302 to the app's callback
+            response.read()
+
+    threading.Thread(target=visit, daemon=True).start()

@@ -1,0 +1,282 @@
+"""Playlists: profiles, the pure builder, and the whole Spotify flow over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import ROOT
+from fake_spotify import consent_in_browser
+
+from emotion.classes import EMOTIONS
+from emotion.errors import MoodtunesError
+from playlist.builder import PAGE_SIZE, Track, build_playlist, normalized_title
+from playlist.make import make_playlist, playlist_name, web_search_url
+from playlist.profiles import config_dir, load_profiles, plan_stages
+from playlist.spotify import (
+    NotConfigured,
+    RateLimited,
+    SignInCancelled,
+    SignInRequired,
+    SpotifyAuth,
+    SpotifyClient,
+    SpotifyError,
+    load_config,
+)
+
+
+# --- profiles ---------------------------------------------------------------------------
+def test_bundled_profiles_cover_every_emotion():
+    profiles = load_profiles()
+    assert set(profiles) == set(EMOTIONS)
+    for p in profiles.values():
+        assert -1 <= p.valence <= 1 and -1 <= p.arousal <= 1 and p.queries and p.size == 25
+
+
+def test_lift_walks_from_sad_through_neutral_to_happy():
+    stages = plan_stages(load_profiles(), "sad", "lift", 25)
+    assert [p.emotion for p, _ in stages] == ["sad", "neutral", "happy"]
+    assert sum(n for _, n in stages) == 25
+    assert plan_stages(load_profiles(), "sad", "match", 25) == [(load_profiles()["sad"], 25)]
+
+
+def test_user_profiles_override_and_bad_ones_fail_clearly(isolated_environment):
+    user_file = config_dir() / "profiles.toml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("[happy\nvalence = 1")
+    with pytest.raises(MoodtunesError, match="not valid TOML"):
+        load_profiles()
+    user_file.write_text("[happy]\nvalence = 0.5\narousal = 0.5\nqueries = ['x']\n")
+    with pytest.raises(MoodtunesError, match=r"no \[angry\] profile"):
+        load_profiles()
+
+
+# --- builder ----------------------------------------------------------------------------
+class CatalogSearch:
+    """An in-memory search with Spotify's paging rules, recording every request."""
+
+    def __init__(self, tracks: list[Track]):
+        self.tracks = tracks
+        self.calls: list[tuple[str, int, int]] = []
+
+    def search_tracks(self, query: str, limit: int, offset: int) -> list[Track]:
+        assert 1 <= limit <= 10, "Spotify rejects search limits above 10"
+        self.calls.append((query, limit, offset))
+        start = sum(map(ord, query)) % len(self.tracks)
+        matches = [self.tracks[(start + 3 * i) % len(self.tracks)] for i in range(40)]
+        return matches[offset : offset + limit]
+
+
+def catalog() -> list[Track]:
+    tracks = []
+    for a in range(30):
+        for k in range(6):
+            title = f"Tune {a}.{k % 4}" + (" - 2011 Remaster" if k >= 4 else "")
+            tracks.append(Track(f"id{a}-{k}", f"spotify:track:id{a}-{k}", title, (f"Band {a}", "Guest")))
+    return tracks
+
+
+def test_builder_dedupes_spreads_artists_and_pages_by_ten():
+    search = CatalogSearch(catalog())
+    tracks = build_playlist(load_profiles(), "happy", search, seed=1)
+    assert len(tracks) == 25
+    assert len({t.id for t in tracks}) == 25
+    assert len({(t.main_artist, normalized_title(t.name)) for t in tracks}) == 25
+    per_artist = {}
+    for t in tracks:
+        per_artist[t.main_artist] = per_artist.get(t.main_artist, 0) + 1
+    assert max(per_artist.values()) <= 2
+    assert all(limit == PAGE_SIZE and offset % PAGE_SIZE == 0 for _, limit, offset in search.calls)
+
+
+def test_builder_is_deterministic_for_a_seed():
+    first = build_playlist(load_profiles(), "sad", CatalogSearch(catalog()), strategy="lift", seed=7)
+    again = build_playlist(load_profiles(), "sad", CatalogSearch(catalog()), strategy="lift", seed=7)
+    other = build_playlist(load_profiles(), "sad", CatalogSearch(catalog()), strategy="lift", seed=8)
+    assert first == again
+    assert first != other
+
+
+def test_builder_blends_in_taste():
+    search = CatalogSearch(catalog())
+    tracks = build_playlist(load_profiles(), "happy", search, seed=3, taste_artists=["Band 4"])
+    assert any(q.startswith('artist:"Band 4"') for q, _, _ in search.calls)
+    assert len(tracks) == 25
+
+
+@pytest.mark.parametrize("title,expected", [
+    ("Hey Jude - Remastered 2015", "hey jude"),
+    ("Hey Jude (Live) [Bonus]", "hey jude"),
+    ("Hey Jude feat. Someone", "hey jude"),
+    ("HEY  JUDE!", "hey jude"),
+])
+def test_normalized_title(title, expected):
+    assert normalized_title(title) == expected
+
+
+# --- Spotify over HTTP ------------------------------------------------------------------
+def sign_in(fake) -> SpotifyAuth:
+    auth = SpotifyAuth(load_config(), open_browser=consent_in_browser)
+    auth.sign_in(timeout=10)
+    return auth
+
+
+def test_full_flow_signs_in_with_pkce_and_creates_the_playlist(fake_spotify):
+    opened = []
+
+    def browser(url):
+        opened.append(url)
+        if "/authorize" in url:
+            consent_in_browser(url)
+
+    result = make_playlist("happy", 0.82, "match", seed=5, open_url=browser)
+    assert result.track_count == 25 and len(result.tracks) == 25
+    (playlist,) = fake_spotify.playlists.values()
+    assert playlist["public"] is False
+    assert playlist["name"].startswith("moodtunes · Happy · ")
+    assert "happy (82% confidence)" in playlist["description"]
+    assert playlist["uris"] == [t.uri for t in result.tracks]
+    assert result.url == f"https://open.spotify.com/playlist/{playlist['id']}" and opened[-1] == result.url
+    assert not any(path.startswith("/v1/users/") for _, path in fake_spotify.requests_seen)
+    assert any("/v1/me/top/artists" in path for _, path in fake_spotify.requests_seen)
+    # The token cache is private to the user.
+    token_file = load_config().token_path
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    assert json.loads(token_file.read_text())["refresh_token"]
+    # A second playlist reuses the sign-in: no browser this time.
+    authorizations = sum("/authorize" in path for _, path in fake_spotify.requests_seen)
+    make_playlist("sad", 0.6, "lift", seed=6, open_url=lambda url: None)
+    assert sum("/authorize" in path for _, path in fake_spotify.requests_seen) == authorizations
+    assert len(fake_spotify.playlists) == 2
+
+
+def test_dry_run_creates_nothing(fake_spotify):
+    sign_in(fake_spotify)
+    result = make_playlist("neutral", dry_run=True, seed=1)
+    assert len(result.tracks) == 25 and result.url is None
+    assert fake_spotify.playlists == {}
+
+
+def test_search_limit_above_ten_is_refused_by_spotify(fake_spotify):
+    client = SpotifyClient(sign_in(fake_spotify))
+    assert len(client.search_tracks("genre:jazz", limit=10)) == 10
+    with pytest.raises(SpotifyError, match="400"):
+        client.search_tracks("genre:jazz", limit=11)
+
+
+def test_expired_access_token_is_refreshed_once(fake_spotify):
+    client = SpotifyClient(sign_in(fake_spotify))
+    fake_spotify.expire_tokens()
+    assert client.search_tracks("genre:pop", limit=5)
+    assert ("POST", "/api/token") in fake_spotify.requests_seen
+
+
+def test_invalid_grant_clears_the_dead_token_and_asks_to_sign_in(fake_spotify):
+    auth = sign_in(fake_spotify)
+    client = SpotifyClient(auth)
+    fake_spotify.expire_tokens()
+    fake_spotify.refresh_error = "invalid_grant"
+    with pytest.raises(SignInRequired, match="sign in again"):
+        client.search_tracks("genre:pop")
+    assert not auth.cache.path.exists() and not auth.signed_in
+
+
+def test_short_rate_limit_is_waited_out(fake_spotify):
+    client = SpotifyClient(sign_in(fake_spotify))
+    fake_spotify.rate_limit_next = 1
+    started = time.monotonic()
+    assert client.search_tracks("genre:rock")
+    assert 0.9 < time.monotonic() - started < 5
+
+
+def test_long_rate_limit_is_reported_not_slept_through(fake_spotify):
+    auth = sign_in(fake_spotify)
+    cached = auth.cache.path.read_bytes()
+    fake_spotify.rate_limit_next = 7200
+    started = time.monotonic()
+    with pytest.raises(RateLimited, match="2 h 0 min") as info:
+        SpotifyClient(auth).search_tracks("genre:rock")
+    assert info.value.retry_after == 7200
+    assert time.monotonic() - started < 3
+    assert auth.cache.path.read_bytes() == cached
+
+
+def test_sign_in_wait_can_be_cancelled_and_times_out(fake_spotify):
+    auth = SpotifyAuth(load_config(), open_browser=lambda url: None)  # the user never consents
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(SignInCancelled, match="cancelled"):
+        auth.sign_in(cancel=cancel, timeout=30)
+    assert time.monotonic() - started < 3
+    with pytest.raises(SignInCancelled, match="did not finish within 1 s"):
+        auth.sign_in(timeout=1)
+    assert not auth.cache.path.exists()
+
+
+def test_refused_consent_is_reported(fake_spotify, monkeypatch):
+    import urllib.parse
+    import urllib.request
+
+    def deny(url):
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        back = f"{query['redirect_uri']}?error=access_denied&state={query['state']}"
+        threading.Thread(target=lambda: urllib.request.urlopen(back, timeout=5).read(), daemon=True).start()
+
+    with pytest.raises(SpotifyError, match="access_denied"):
+        SpotifyAuth(load_config(), open_browser=deny).sign_in(timeout=10)
+
+
+def test_localhost_redirect_uri_is_rejected(fake_spotify, monkeypatch):
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", "http://localhost:8888/callback")
+    with pytest.raises(SpotifyError, match="127.0.0.1"):
+        load_config()
+
+
+def test_no_client_id_gives_the_setup_steps_and_a_web_search():
+    with pytest.raises(NotConfigured) as info:
+        make_playlist("sad")
+    message = str(info.value)
+    assert "developer.spotify.com/dashboard" in message and "SPOTIPY_CLIENT_ID" in message
+    assert "http://127.0.0.1:8888/callback" in message and "\n" not in message
+    assert web_search_url("sad").startswith("https://open.spotify.com/search/")
+
+
+def test_client_id_can_come_from_config_toml():
+    (config_dir()).mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.toml").write_text('[spotify]\nclient_id = "abc123"\n')
+    assert load_config().client_id == "abc123"
+
+
+def test_playlist_name_format():
+    from datetime import datetime
+
+    assert playlist_name("happy", datetime(2026, 11, 21, 14, 3)) == "moodtunes · Happy · 2026-11-21 14:03"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "playlist", *args], capture_output=True,
+                          text=True, timeout=60, env=os.environ.copy())
+
+
+def test_cli_dry_run_prints_tracks(fake_spotify):
+    sign_in(fake_spotify)
+    result = run_cli("--mood", "happy", "--dry-run", "--seed", "3", "--no-open")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 26 and lines[0].startswith(" 1. Artist ") and "Dry run" in lines[-1]
+    assert fake_spotify.playlists == {}
+
+
+def test_cli_without_credentials_explains_setup():
+    result = run_cli("--mood", "sad", "--no-open")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "developer.spotify.com/dashboard" in result.stderr
+    assert "open.spotify.com/search/" in result.stderr
