@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +74,15 @@ def save_checkpoint(
     atomic_write(path, buffer.getvalue())
 
 
-def _first_reason(exc: BaseException) -> str:
-    """The informative line of torch.load's (often many-line) error message."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if "WeightsUnpickler error" in line:
-            return line
-    return lines[0] if lines else type(exc).__name__
+def _unsafe_content(exc: BaseException) -> str | None:
+    """The offending line when weights_only loading refused a pickled object, else None."""
+    text = str(exc)
+    if "Weights only load failed" not in text:
+        return None
+    for line in text.splitlines():
+        if "GLOBAL" in line or "WeightsUnpickler" in line:
+            return line.strip()
+    return "unsupported content"
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -95,11 +95,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        detail = _first_reason(exc)
+    except Exception as exc:  # torch.load raises many types on damaged or foreign files
+        unsafe = _unsafe_content(exc)
+        if unsafe:
+            raise CheckpointError(
+                f"{path} holds Python objects besides weights and is refused for safety ({unsafe}). "
+                "Use a checkpoint written by `python -m training.train`."
+            ) from exc
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another kind of file: "
-            f"{detail}). Re-download it or retrain with `python -m training.train`."
+            f"{type(exc).__name__}: {detail}). Re-download it or retrain with `python -m training.train`."
         ) from exc
 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

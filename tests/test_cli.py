@@ -1,0 +1,72 @@
+"""main.py --headless / --benchmark end to end, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, YUNET_TEST_MODEL, needs
+
+
+def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy())
+
+
+def test_headless_prints_a_line_per_frame_and_a_summary(face_video):
+    result = run("--source", str(face_video), "--headless", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    frames, summary = lines[:-1], lines[-1]
+    assert len(frames) == 30 and [f["frame"] for f in frames] == list(range(30))
+    assert frames[5]["t"] == pytest.approx(5 / 15, abs=1e-3)
+    face = frames[-1]["faces"][0]
+    assert {"box", "label", "confidence", "probabilities", "track", "smoothed"} <= set(face)
+    assert len({f["faces"][0]["track"] for f in frames if f["faces"]}) == 1  # one face, one track
+    assert frames[-1]["mood"]["label"] == "happy"
+    assert summary["summary"] is True and summary["frames"] == 30 and summary["frames_with_faces"] >= 28
+    assert summary["detector"] == "Haar cascade" and summary["device"] == "cpu"
+    for stage in ("detect", "classify", "total"):
+        assert summary["latency_ms"][stage]["p95"] >= summary["latency_ms"][stage]["p50"] > 0
+
+
+def test_auto_detector_fallback_is_announced(face_video):
+    result = run("--source", str(face_video), "--benchmark", "--max-frames", "3")
+    assert result.returncode == 0, result.stderr
+    assert "YuNet unavailable" in result.stderr and "Haar" in result.stderr
+    (summary,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert summary["frames"] == 3 and summary["detector"] == "Haar cascade"
+
+
+@needs(YUNET_TEST_MODEL)
+def test_benchmark_with_yunet(face_video):
+    result = run("--source", str(face_video), "--benchmark", "--face-model", str(YUNET_TEST_MODEL))
+    assert result.returncode == 0, result.stderr
+    (summary,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert summary["detector"] == "YuNet" and summary["frames_with_faces"] == 30
+    assert summary["classify_ms_per_face"] > 0 and summary["fps"] > 0
+
+
+@pytest.mark.parametrize("make_args,message", [
+    (lambda tmp: ["--source", str(tmp / "missing.mp4")], "Source not found"),
+    (lambda tmp: ["--source", str(write(tmp / "notes.txt", b"hi"))], "neither a video nor an image"),
+    (lambda tmp: ["--source", str(write(tmp / "x.png", b"junk"))], "not an image"),
+    (lambda tmp: ["--checkpoint", str(write(tmp / "bad.pt", b"junk")), "--source", "x"], "not a readable"),
+    (lambda tmp: ["--checkpoint", str(tmp / "none.pt"), "--source", "x"], "Checkpoint not found"),
+    (lambda tmp: ["--detector", "yunet", "--source", "x"], "YuNet face detector unavailable"),
+    (lambda tmp: ["--device", "cuda:5", "--source", "x"], "no CUDA GPU"),
+])
+def test_bad_input_gives_one_line_and_no_traceback(tmp_path, make_args, message):
+    result = run(*make_args(tmp_path), "--headless")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def write(path, data: bytes):
+    path.write_bytes(data)
+    return path

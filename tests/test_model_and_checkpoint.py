@@ -1,0 +1,152 @@
+"""The network's shapes and the checkpoint format, including every kind of bad file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from emotion.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from emotion.classes import EMOTIONS, NUM_CLASSES, STYLES
+from emotion.model import CustomDeepEmotionNet
+from emotion.preprocess import FER_MEAN, FER_STD
+
+
+def test_classes_have_styles_and_circumplex_coordinates():
+    assert EMOTIONS == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    for name in EMOTIONS:
+        style = STYLES[name]
+        assert -1 <= style.valence <= 1 and -1 <= style.arousal <= 1
+        assert len(style.bgr) == 3
+    assert STYLES["happy"].valence > 0 > STYLES["sad"].valence
+
+
+@pytest.mark.parametrize("size", [48, 64])
+def test_model_shapes(size):
+    model = CustomDeepEmotionNet(input_size=size).eval()
+    assert len(model.features) == 5
+    out = model(torch.zeros(3, 1, size, size))
+    assert out.shape == (3, NUM_CLASSES)
+    assert 2.0e6 < sum(p.numel() for p in model.parameters()) < 2.6e6
+
+
+def test_model_layers_are_named_for_what_they_are():
+    names = {name for name, _ in CustomDeepEmotionNet().named_children()}
+    assert names == {"features", "global_pool", "dropout", "classifier"}
+    block = CustomDeepEmotionNet().features[0]
+    kinds = [type(m).__name__ for m in block]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+
+
+def test_bad_architecture_arguments_fail():
+    with pytest.raises(ValueError):
+        CustomDeepEmotionNet(widths=(8, 8), depths=(1,))
+    with pytest.raises(ValueError):
+        CustomDeepEmotionNet(input_size=16)
+
+
+def save(path, model=None, **metadata):
+    model = model or CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1))
+    save_checkpoint(path, model, mean=FER_MEAN, std=FER_STD, metadata=metadata or {"dataset": "test"})
+    return model
+
+
+def test_round_trip_restores_architecture_weights_and_metadata(tmp_path):
+    path = tmp_path / "model.pt"
+    model = save(path, dataset="ferplus", metrics={"accuracy": 0.5}).eval()
+    loaded = load_checkpoint(path)
+    assert loaded.classes == EMOTIONS and loaded.input_size == 48
+    assert (loaded.mean, loaded.std) == (pytest.approx(FER_MEAN), pytest.approx(FER_STD))
+    assert loaded.metadata == {"dataset": "ferplus", "metrics": {"accuracy": 0.5}}
+    assert loaded.model.config() == model.config()
+    x = torch.randn(2, 1, 48, 48)
+    assert torch.equal(loaded.model(x), model(x))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "model.pt"
+    save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+        load_checkpoint(path)
+
+
+def test_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are not weights\n")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(path)
+
+
+def test_foreign_pytorch_file(tmp_path):
+    path = tmp_path / "resnet.pt"
+    torch.save(CustomDeepEmotionNet().state_dict(), path)  # a bare state_dict, no format marker
+    with pytest.raises(CheckpointError, match="not a moodtunes emotion checkpoint"):
+        load_checkpoint(path)
+
+
+def test_pickled_objects_are_refused_not_executed(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "payload": os.getcwd, "x": object()}, path)
+    with pytest.raises(CheckpointError, match="refused for safety.*getcwd"):
+        load_checkpoint(path)
+
+
+def edit(path, **changes):
+    payload = torch.load(path, weights_only=True)
+    payload.update(changes)
+    torch.save(payload, path)
+
+
+def test_wrong_class_count(tmp_path):
+    path = tmp_path / "model.pt"
+    save(path)
+    edit(path, classes=[*EMOTIONS, "contempt"])
+    with pytest.raises(CheckpointError, match="predicts 8 classes"):
+        load_checkpoint(path)
+
+
+def test_weights_that_do_not_fit_the_architecture(tmp_path):
+    path = tmp_path / "model.pt"
+    save(path)
+    other = CustomDeepEmotionNet(widths=(16, 16, 16, 16, 16), depths=(1, 1, 1, 1, 1))
+    edit(path, state_dict=other.state_dict())
+    with pytest.raises(CheckpointError, match="do not fit the architecture"):
+        load_checkpoint(path)
+
+
+def test_incomplete_and_newer_files(tmp_path):
+    path = tmp_path / "model.pt"
+    save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["normalization"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="lacks normalization"):
+        load_checkpoint(path)
+    save(path)
+    edit(path, format_version=99)
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(path)
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    save(path, dataset="good")
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        save(path, dataset="new")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+    assert load_checkpoint(path).metadata == {"dataset": "good"}

@@ -1,0 +1,79 @@
+"""Preprocessing: one implementation, the same numbers in training and inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emotion.errors import MoodtunesError
+from emotion.preprocess import FER_MEAN, FER_STD, crop_face, eye_angle, normalize, resize_faces, to_bgr, to_gray
+from emotion.recognizer import EmotionRecognizer
+from training.evaluate import predict_probabilities
+
+
+def test_colour_layouts():
+    bgr = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    gray = to_gray(bgr)
+    assert gray.shape == (20, 30)
+    bgra = np.dstack([bgr, np.full((20, 30), 255, np.uint8)])
+    assert np.array_equal(to_gray(bgra), gray)
+    assert to_gray(gray) is gray
+    assert to_gray(gray[:, :, None]).shape == (20, 30)
+    assert to_bgr(gray).shape == (20, 30, 3) and to_bgr(bgra).shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.zeros((0, 0, 3), np.uint8), "Empty image"),
+    (np.zeros((10, 10), np.float32), "8-bit"),
+    (np.zeros((10, 10, 2), np.uint8), "Unsupported image shape"),
+    (None, "Empty image"),
+])
+def test_bad_images_fail_with_one_clear_line(bad, message):
+    with pytest.raises(MoodtunesError, match=message):
+        to_gray(bad)
+
+
+def test_crop_of_a_whole_fer_face_is_the_face_itself():
+    face = np.random.default_rng(1).integers(0, 255, (48, 48), dtype=np.uint8)
+    assert np.array_equal(crop_face(face, (0, 0, 48, 48), 48), face)
+
+
+def test_crop_is_square_centred_and_pads_at_the_border():
+    frame = np.zeros((100, 100), np.uint8)
+    frame[40:60, 40:60] = 255  # a bright square "face"
+    crop = crop_face(frame, (40, 40, 20, 20), 48)
+    assert crop.shape == (48, 48) and crop[24, 24] == 255 and crop.mean() > 200
+    edge = crop_face(frame, (90, 90, 20, 20), 48)  # half outside the frame: no error, replicated border
+    assert edge.shape == (48, 48)
+
+
+def test_alignment_levels_the_eyes():
+    assert eye_angle(np.array([[10, 10], [30, 10], [0, 0], [0, 0], [0, 0]])) == pytest.approx(0)
+    assert eye_angle(np.array([[10, 10], [30, 30], [0, 0], [0, 0], [0, 0]])) == pytest.approx(45)
+    frame = np.zeros((200, 200), np.uint8)
+    frame[95:105, 60:140] = 255  # a horizontal bar...
+    rotated = crop_face(frame, (50, 50, 100, 100), 48, angle=0)
+    assert rotated[24, 10:38].min() == 255  # ...stays horizontal at angle 0
+    tilted = crop_face(frame, (50, 50, 100, 100), 48, angle=30)
+    assert tilted[24, 10:38].min() < 255  # ...and is rotated otherwise
+
+
+def test_resize_faces_accepts_any_size_and_layout():
+    faces = [np.zeros((48, 48), np.uint8), np.zeros((200, 160, 3), np.uint8), np.zeros((30, 30, 4), np.uint8)]
+    assert resize_faces(faces, 48).shape == (3, 48, 48)
+
+
+def test_normalize_uses_fer_statistics():
+    x = normalize(torch.full((2, 48, 48), 255, dtype=torch.uint8))
+    assert x.shape == (2, 1, 48, 48) and x.dtype == torch.float32
+    assert x[0, 0, 0, 0].item() == pytest.approx((1 - FER_MEAN) / FER_STD)
+
+
+def test_training_and_inference_give_identical_probabilities(tiny_checkpoint):
+    """The evaluation path of training and EmotionRecognizer.classify on the same faces."""
+    faces = np.random.default_rng(2).integers(0, 255, (5, 48, 48), dtype=np.uint8)
+    recognizer = EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar")
+    inference = recognizer.classify(list(faces))
+    training = predict_probabilities(recognizer.model, faces, recognizer.mean, recognizer.std, torch.device("cpu"))
+    np.testing.assert_allclose(inference, training, atol=1e-6)

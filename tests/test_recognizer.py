@@ -1,0 +1,91 @@
+"""EmotionRecognizer on real faces and on everything a frame source can throw at it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, face_scene, needs
+
+from emotion.classes import EMOTIONS
+from emotion.errors import MoodtunesError
+from emotion.recognizer import EmotionRecognizer
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    """The shipped model with the Haar detector (no download needed)."""
+    return EmotionRecognizer(device="cpu", detector="haar")
+
+
+def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
+    assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT
+    assert recognizer.metadata["dataset"] == "ferplus"
+
+
+def test_astronaut_is_one_happy_face(recognizer, astronaut_bgr):
+    (result,) = recognizer.analyze(face_scene(astronaut_bgr))
+    assert set(result.probabilities) == set(EMOTIONS)
+    assert sum(result.probabilities.values()) == pytest.approx(1, abs=1e-4)
+    assert result.label == "happy" and result.confidence == max(result.probabilities.values())
+    assert result.landmarks is None  # Haar has none
+
+
+@needs(YUNET_TEST_MODEL)
+def test_astronaut_with_yunet_and_alignment(astronaut_bgr):
+    recognizer = EmotionRecognizer(device="cpu", face_model=YUNET_TEST_MODEL)
+    assert recognizer.detector.name == "YuNet"
+    tilted = cv2.warpAffine(face_scene(astronaut_bgr), cv2.getRotationMatrix2D((320, 240), 20, 1.0), (640, 480))
+    (result,) = recognizer.analyze(tilted)
+    assert result.label == "happy" and result.landmarks.shape == (5, 2)
+
+
+def test_gray_and_bgra_frames_give_the_same_faces(recognizer, astronaut_bgr):
+    scene = face_scene(astronaut_bgr)
+    boxes = [r.box for r in recognizer.analyze(scene)]
+    assert [r.box for r in recognizer.analyze(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY))] == boxes
+    assert [r.box for r in recognizer.analyze(cv2.cvtColor(scene, cv2.COLOR_BGR2BGRA))] == boxes
+
+
+def test_no_face_and_two_faces(recognizer, astronaut_bgr):
+    assert recognizer.analyze(np.full((480, 640, 3), 90, np.uint8)) == []
+    half = face_scene(astronaut_bgr, dx=10, size=(320, 480), face_side=300)
+    results = recognizer.analyze(np.hstack([half, half]))
+    assert len(results) == 2 and all(r.label == "happy" for r in results)
+
+
+@needs(YUNET_TEST_MODEL)
+def test_many_small_faces_in_one_batch(astronaut_bgr):
+    recognizer = EmotionRecognizer(device="cpu", face_model=YUNET_TEST_MODEL)
+    tile = face_scene(astronaut_bgr, dx=40, size=(320, 240), face_side=240)
+    grid = np.vstack([np.hstack([tile, tile]), np.hstack([tile, tile])])
+    results = recognizer.analyze(grid)
+    assert len(results) == 4
+    assert len({r.box for r in results}) == 4
+
+
+@pytest.mark.parametrize("frame", [np.zeros((0, 0, 3), np.uint8), np.zeros((480, 640, 3), np.float32)])
+def test_bad_frames_raise_a_clear_error(recognizer, frame):
+    with pytest.raises(MoodtunesError):
+        recognizer.analyze(frame)
+
+
+def test_classify_of_nothing_is_empty(recognizer):
+    assert recognizer.classify([]).shape == (0, 7)
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(MoodtunesError, match="Unknown device"):
+        EmotionRecognizer(device="tpu")
+
+
+@needs(FERPLUS_ZIP)
+def test_shipped_model_on_ferplus_validation_faces(recognizer):
+    """FER+ faces as the app sees them: classify() on the 48x48 crops (validation split:
+    the test split is evaluated once, for the model card, not in every test run)."""
+    from training.datasets import load_dataset
+
+    data = load_dataset("ferplus", FERPLUS_ZIP, "val").labelled()
+    probs = recognizer.classify(list(data.images[:600]))
+    accuracy = (probs.argmax(1) == data.labels[:600]).mean()
+    assert accuracy > 0.80
