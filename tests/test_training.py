@@ -1,0 +1,267 @@
+"""Training: every loader on generated fixtures, a learning epoch, exact resume, evaluate's JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, needs
+
+from emotion.checkpoint import load_checkpoint
+from emotion.classes import EMOTIONS
+from emotion.errors import MoodtunesError
+from emotion.preprocess import FER_MEAN, FER_STD
+from training.datasets import NO_LABEL, load_dataset
+from training.evaluate import predict_probabilities
+
+SPLIT_PREFIX = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+
+def pattern(label: int, i: int) -> np.ndarray:
+    """A learnable 48x48 face stand-in: a bright blob whose position encodes the class."""
+    rng = np.random.default_rng(label * 1000 + i)
+    image = rng.integers(0, 60, (48, 48)).astype(np.uint8)
+    y, x = divmod(label, 3)
+    image[6 + 14 * y : 18 + 14 * y, 6 + 14 * x : 18 + 14 * x] = 230
+    return image
+
+
+@pytest.fixture
+def fer_csv(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for usage, n in (("Training", 70), ("PublicTest", 14), ("PrivateTest", 14)):
+            for i in range(n):
+                label = i % 7
+                w.writerow([label, " ".join(map(str, pattern(label, i).ravel())), usage])
+        w.writerow([3, "1 2 3", "Training"])  # corrupt: 3 pixels
+        w.writerow(["x", "1 " * 2304, "Training"])  # corrupt: label
+    return path
+
+
+@pytest.fixture
+def fer_folder(tmp_path):
+    root = tmp_path / "fer2013"
+    folder_names = {EMOTIONS.index(n): n for n in EMOTIONS}
+    for split, n in (("train", 35), ("val", 7), ("test", 7)):
+        for i in range(n):
+            label = i % 7
+            top = "train" if split == "train" else "test"
+            path = root / top / folder_names[label] / f"{SPLIT_PREFIX[split]}_{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), pattern(label, i))
+    (root / "train" / "happy" / "Training_broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+# FER+ vote columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
+FERPLUS_ROWS = [
+    ("fer0.png", [10, 0, 0, 0, 0, 0, 0, 0, 0, 0], "neutral"),
+    ("fer1.png", [0, 8, 2, 0, 0, 0, 0, 0, 0, 0], "happy"),
+    ("fer2.png", [0, 0, 0, 4, 4, 0, 0, 0, 2, 0], None),  # tie sad/angry: no majority label
+    ("fer3.png", [2, 0, 0, 0, 0, 0, 0, 6, 2, 0], "drop"),  # contempt majority: not one of the 7
+    ("fer4.png", [1, 0, 0, 0, 0, 0, 0, 0, 9, 0], "drop"),  # unknown
+    ("fer5.png", [0, 0, 0, 0, 0, 0, 0, 0, 0, 10], "drop"),  # not a face
+    ("fer6.png", [0, 0, 7, 0, 0, 0, 3, 0, 0, 0], "surprise"),
+    ("fer7.png", [0, 0, 0, 0, 0, 0, 9, 0, 1, 0], "fear"),
+    ("broken.png", [0, 10, 0, 0, 0, 0, 0, 0, 0, 0], "corrupt"),
+]
+
+
+@pytest.fixture
+def ferplus_folder(tmp_path):
+    root = tmp_path / "ferplus"
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        (root / folder).mkdir(parents=True)
+        with open(root / folder / "label.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            for i, (name, votes, _) in enumerate(FERPLUS_ROWS):
+                w.writerow([name, "(0, 0, 48, 48)", *votes])
+                if name == "broken.png":
+                    (root / folder / name).write_bytes(b"\x89PNG broken")
+                else:
+                    cv2.imwrite(str(root / folder / name), pattern(i % 7, i))
+    return root
+
+
+def zip_folder(folder, path, top=""):
+    with zipfile.ZipFile(path, "w") as z:
+        for p in folder.rglob("*"):
+            if p.is_file():
+                z.write(p, top + p.relative_to(folder).as_posix())
+    return path
+
+
+def test_fer2013_csv_loader_skips_corrupt_rows(fer_csv):
+    with pytest.warns(UserWarning, match="skipped 2"):
+        train = load_dataset("fer2013", fer_csv, "train")
+    assert train.images.shape == (70, 48, 48) and train.images.dtype == np.uint8
+    assert np.array_equal(train.images[3], pattern(3, 3)) and train.labels[3] == 3
+    assert len(load_dataset("fer2013", fer_csv, "val")) == 14
+    assert len(load_dataset("fer2013", fer_csv, "test")) == 14
+
+
+def test_fer2013_csv_xz_is_read_directly(fer_csv, tmp_path):
+    import lzma
+
+    xz = tmp_path / "fer2013.csv.xz"
+    xz.write_bytes(lzma.compress(fer_csv.read_bytes()))
+    with pytest.warns(UserWarning):
+        assert len(load_dataset("fer2013", xz, "train")) == 70
+
+
+def test_fer2013_folder_and_zip_loaders(fer_folder, tmp_path):
+    with pytest.warns(UserWarning, match="skipped 1"):
+        train = load_dataset("fer2013", fer_folder, "train")
+    assert len(train) == 35 and sorted(np.bincount(train.labels)) == [5] * 7
+    assert len(load_dataset("fer2013", fer_folder, "val")) == 7
+    zipped = zip_folder(fer_folder, tmp_path / "fer.zip", top="fer2013/")  # zips often add a top folder
+    with pytest.warns(UserWarning, match="skipped 1"):
+        from_zip = load_dataset("fer2013", zipped, "train")
+    order = np.lexsort((from_zip.images.reshape(35, -1).sum(1), from_zip.labels))
+    reference = np.lexsort((train.images.reshape(35, -1).sum(1), train.labels))
+    assert np.array_equal(from_zip.labels[order], train.labels[reference])
+
+
+def test_ferplus_majority_votes_ties_and_soft_targets(ferplus_folder, tmp_path):
+    for source in (ferplus_folder, zip_folder(ferplus_folder, tmp_path / "ferplus.zip")):
+        with pytest.warns(UserWarning, match="skipped 1"):
+            data = load_dataset("ferplus", source, "test")
+        expected = [row[2] for row in FERPLUS_ROWS if row[2] not in ("drop", "corrupt")]
+        assert [EMOTIONS[i] if i != NO_LABEL else None for i in data.labels] == expected
+        assert data.soft_targets.shape == (5, 7)
+        np.testing.assert_allclose(data.soft_targets.sum(1), 1)
+        tie = data.soft_targets[expected.index(None)]
+        assert tie[EMOTIONS.index("sad")] == tie[EMOTIONS.index("angry")] == pytest.approx(0.5)
+        assert len(data.labelled()) == 4
+
+
+def test_missing_or_wrong_data_fails_clearly(tmp_path, fer_csv):
+    with pytest.raises(MoodtunesError, match="Dataset not found"):
+        load_dataset("fer2013", tmp_path / "none.csv", "train")
+    with pytest.raises(MoodtunesError, match="no FER2013Train/label.csv"):
+        load_dataset("ferplus", fer_csv.parent, "train")
+    bad = tmp_path / "other.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(MoodtunesError, match="not a FER2013 CSV"):
+        load_dataset("fer2013", bad, "train")
+
+
+TINY_MODEL = ["--widths", "8", "8", "16", "16", "16", "--depths", "1", "1", "1", "1", "1", "--workers", "0",
+              "--batch-size", "14", "--threads", "1"]
+
+
+def train(*args: str) -> None:
+    from training.train import main
+
+    assert main([*TINY_MODEL, *args]) == 0
+
+
+def training_loss(model, data) -> float:
+    probs = predict_probabilities(model, data.images, FER_MEAN, FER_STD, torch.device("cpu"))
+    return float(-np.log(probs[np.arange(len(probs)), data.labels] + 1e-9).mean())
+
+
+def test_one_epoch_lowers_the_loss(fer_csv, tmp_path):
+    from emotion.model import CustomDeepEmotionNet
+
+    with pytest.warns(UserWarning):
+        data = load_dataset("fer2013", fer_csv, "train")
+    torch.manual_seed(0)  # train.py seeds the same way before building its model
+    before = training_loss(CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1,) * 5), data)
+    with pytest.warns(UserWarning, match="skipped 2"):
+        train("--dataset", "fer2013", "--data", str(fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1",
+              "--warmup-epochs", "0", "--lr", "0.02", "--erase", "0", "--rotate", "0", "--scale", "0", "--shift", "0")
+    after = training_loss(load_checkpoint(tmp_path / "run" / "last.pt").model, data)
+    assert after < before
+    for name in ("best.pt", "last.pt", "log.csv", "curves.png"):
+        assert (tmp_path / "run" / name).exists()
+
+
+def test_resume_continues_exactly(ferplus_folder, tmp_path):
+    common = ["--dataset", "ferplus", "--data", str(ferplus_folder), "--epochs", "3", "--soft-targets",
+              "--batch-size", "2"]
+    with pytest.warns(UserWarning):
+        train(*common, "--out", str(tmp_path / "straight"))
+        train(*common, "--out", str(tmp_path / "split"), "--stop-after", "1")
+        stopped = load_checkpoint(tmp_path / "split" / "last.pt")
+        assert stopped.training_state["epoch"] == 0 and stopped.metadata["epoch"] == 1
+        train("--resume", str(tmp_path / "split" / "last.pt"), "--out", str(tmp_path / "split"),
+              "--dataset", "ferplus", "--data", str(ferplus_folder))
+    straight = load_checkpoint(tmp_path / "straight" / "last.pt")
+    resumed = load_checkpoint(tmp_path / "split" / "last.pt")
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a, b = straight.training_state["optimizer"]["state"], resumed.training_state["optimizer"]["state"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k]["momentum_buffer"], b[k]["momentum_buffer"]) for k in a)
+    log = (tmp_path / "split" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log] == ["epoch", "1", "2", "3"]
+
+
+def test_resume_needs_a_last_checkpoint(tmp_path, tiny_checkpoint, fer_csv):
+    from training.train import main
+
+    code = main(["--dataset", "fer2013", "--data", str(fer_csv), "--out", str(tmp_path), "--resume",
+                 str(tiny_checkpoint)])
+    assert code == 2
+
+
+def test_evaluate_prints_the_metrics_json(fer_csv, tmp_path, tiny_checkpoint):
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(tiny_checkpoint.read_bytes())
+    result = subprocess.run([sys.executable, "-m", "training.evaluate", "--dataset", "fer2013", "--data", str(fer_csv),
+                             "--split", "test", "--checkpoint", str(ckpt), "--tta"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 14 and 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+    assert set(metrics["per_class_recall"]) == set(EMOTIONS)
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.shape == (7, 7) and list(cm.sum(1)) == [2] * 7  # rows are the true classes
+    assert metrics["accuracy"] == pytest.approx(np.trace(cm) / 14)
+    assert os.path.exists(metrics["confusion_png"])
+
+
+def test_evaluate_bad_checkpoint_is_one_line(fer_csv, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    result = subprocess.run([sys.executable, "-m", "training.evaluate", "--dataset", "fer2013", "--data", str(fer_csv),
+                             "--checkpoint", str(bad), "--no-plot"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.startswith("error:")
+
+
+@needs(FER2013_CSV)
+@pytest.mark.parametrize("split,n", [("train", 28709), ("val", 3589), ("test", 3589)])
+def test_fer2013_csv_split_sizes(split, n):
+    data = load_dataset("fer2013", FER2013_CSV, split)
+    assert len(data) == n
+
+
+@needs(FER2013_ZIP)
+def test_fer2013_folder_split_sizes_and_class_counts():
+    train = load_dataset("fer2013", FER2013_ZIP, "train")
+    assert len(train) == 28709
+    counts = dict(zip(EMOTIONS, np.bincount(train.labels), strict=True))
+    assert counts == {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830, "surprise": 3171,
+                      "neutral": 4965}
+    assert len(load_dataset("fer2013", FER2013_ZIP, "val")) + len(load_dataset("fer2013", FER2013_ZIP, "test")) == 7178
+
+
+@needs(FERPLUS_ZIP)
+def test_ferplus_split_sizes():
+    # Images per folder: 28,558 / 3,579 / 3,573; kept with a 7-class majority (ties kept for
+    # soft targets): 27,922 / 3,489 / 3,492; with a single majority label: 26,775 / 3,370 / 3,344.
+    for split, kept, labelled in (("train", 27922, 26775), ("val", 3489, 3370), ("test", 3492, 3344)):
+        data = load_dataset("ferplus", FERPLUS_ZIP, split)
+        assert (len(data), len(data.labelled())) == (kept, labelled)
