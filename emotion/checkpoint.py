@@ -75,14 +75,20 @@ def save_checkpoint(
 
 
 def _unsafe_content(exc: BaseException) -> str | None:
-    """The offending line when weights_only loading refused a pickled object, else None."""
-    text = str(exc)
-    if "Weights only load failed" not in text:
-        return None
-    for line in text.splitlines():
-        if "GLOBAL" in line or "WeightsUnpickler" in line:
+    """The offending line when weights_only loading refused a pickled class or function."""
+    for line in str(exc).splitlines():
+        if "GLOBAL" in line:  # e.g. "Trying to load unsupported GLOBAL posix.getcwd ..."
             return line.strip()
-    return "unsupported content"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, specific reason from torch.load's error, without its advice to unpickle unsafely."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and i + 1 < len(lines):
+            return lines[i + 1]
+    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -102,10 +108,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                 f"{path} holds Python objects besides weights and is refused for safety ({unsafe}). "
                 "Use a checkpoint written by `python -m training.train`."
             ) from exc
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another kind of file: "
-            f"{type(exc).__name__}: {detail}). Re-download it or retrain with `python -m training.train`."
+            f"{_reason(exc)}). Re-download it or retrain with `python -m training.train`."
         ) from exc
 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

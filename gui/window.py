@@ -1,0 +1,376 @@
+"""The moodtunes window: live video with the overlay, the mood panel, and P for a playlist."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPen
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from emotion.classes import EMOTIONS, STYLES
+from emotion.pipeline import EmotionPipeline
+from emotion.recognizer import EmotionRecognizer
+from emotion.sources import open_source
+from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
+
+CAMERA_CHOICES = range(4)
+
+
+@dataclass
+class Options:
+    source: str | None = None  # file/folder instead of the camera
+    camera: int = 0
+    loop: bool = False
+    checkpoint: str | None = None
+    device: str = "auto"
+    detector: str = "auto"
+    face_model: str | None = None
+
+
+class VideoView(QWidget):
+    """The newest frame scaled to fit (aspect kept), with a box and label per face."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(320, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.frame: ViewFrame | None = None
+        self.message = "Starting the camera and the emotion model..."
+
+    def show_frame(self, frame: ViewFrame) -> None:
+        self.frame, self.message = frame, ""
+        self.update()
+
+    def show_message(self, message: str) -> None:
+        self.message = message
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn: as large as fits, centred, aspect ratio kept."""
+        image = self.frame.image
+        scale = min(self.width() / image.width(), self.height() / image.height())
+        w, h = image.width() * scale, image.height() * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's naming)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#111"))
+        if self.frame is not None:
+            target = self.image_rect()
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(target, self.frame.image)
+            scale = target.width() / self.frame.image.width()
+            font = QFont(self.font())
+            font.setPointSizeF(max(9.0, 11 * min(1.5, scale)))
+            font.setBold(True)
+            painter.setFont(font)
+            analysis = self.frame.analysis
+            for track in analysis.tracks:
+                x, y, w, h = track.box
+                rect = QRectF(target.x() + x * scale, target.y() + y * scale, w * scale, h * scale)
+                colour = QColor(STYLES[track.label].colour)
+                painter.setPen(QPen(colour, 3))
+                painter.drawRect(rect)
+                text = f"{track.label} {track.confidence:.0%}"
+                metrics = painter.fontMetrics()
+                tag = QRectF(rect.x(), rect.y() - metrics.height() - 6, metrics.horizontalAdvance(text) + 12,
+                             metrics.height() + 6)
+                if tag.y() < target.y():
+                    tag.moveTop(rect.y())
+                painter.fillRect(tag, colour)
+                painter.setPen(QColor("#000"))
+                painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+            if not analysis.faces and not self.message:
+                self._banner(painter, "No face found - look at the camera")
+        if self.message:
+            self._banner(painter, self.message)
+        painter.end()
+
+    def _banner(self, painter: QPainter, text: str) -> None:
+        rect = self.rect().adjusted(24, 24, -24, -24)
+        painter.setPen(QColor("#fff"))
+        font = QFont(self.font())
+        font.setPointSize(13)
+        painter.setFont(font)
+        bounds = painter.boundingRect(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+        painter.fillRect(bounds.adjusted(-14, -10, 14, 10), QColor(0, 0, 0, 170))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+
+
+class MoodPanel(QWidget):
+    """Smoothed probabilities as bars, the current mood, and what P did."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedWidth(300)
+        layout = QVBoxLayout(self)
+        self.mood_label = QLabel("No face yet")
+        self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.mood_label.setMinimumHeight(64)
+        self.mood_label.setStyleSheet("font-size: 22px; font-weight: bold; border-radius: 8px; background: #333;"
+                                      "color: #ddd;")
+        self.mood_detail = QLabel("Look at the camera for a few seconds.")
+        self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.mood_label)
+        layout.addWidget(self.mood_detail)
+
+        grid = QGridLayout()
+        self.bars: dict[str, QProgressBar] = {}
+        for row, name in enumerate(EMOTIONS):
+            bar = QProgressBar()
+            bar.setRange(0, 100)
+            bar.setFormat("%p%")
+            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(bar, row, 1)
+            self.bars[name] = bar
+        layout.addLayout(grid)
+
+        self.playlist_label = QLabel("Press P to turn your mood into a Spotify playlist.")
+        self.playlist_label.setWordWrap(True)
+        self.playlist_label.setTextFormat(Qt.TextFormat.RichText)
+        self.playlist_label.setOpenExternalLinks(True)
+        self.playlist_label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.playlist_label.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # P, Q and Space must reach the window
+        layout.addSpacing(12)
+        layout.addWidget(self.playlist_label)
+        layout.addStretch(1)
+
+    def show_analysis(self, frame: ViewFrame) -> None:
+        analysis = frame.analysis
+        mood = analysis.mood
+        probabilities = mood.probabilities if mood else (
+            {n: float(v) for n, v in zip(EMOTIONS, analysis.tracks[0].probabilities, strict=True)}
+            if analysis.tracks else {n: 0.0 for n in EMOTIONS})
+        for name, bar in self.bars.items():
+            bar.setValue(round(100 * probabilities[name]))
+        if mood is None:
+            self.mood_label.setText("No face")
+            self.mood_label.setStyleSheet(self.mood_label.styleSheet().split("background")[0] +
+                                          "background: #333; color: #ddd;")
+            self.mood_detail.setText("Look at the camera for a few seconds.")
+            return
+        colour = STYLES[mood.label].colour
+        self.mood_label.setText(mood.label.capitalize())
+        self.mood_label.setStyleSheet(self.mood_label.styleSheet().split("background")[0] +
+                                      f"background: {colour}; color: #000;")
+        self.mood_detail.setText(f"{mood.confidence:.0%} confident, for {mood.held_for(analysis.timestamp):.0f} s")
+
+    def show_playlist_text(self, text: str) -> None:
+        self.playlist_label.setText(text)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        options: Options,
+        settings: QSettings,
+        make_playlist: Callable | None = None,
+        open_url: Callable[[str], object] | None = None,
+        make_recognizer: Callable[[], EmotionRecognizer] | None = None,
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.settings = settings
+        self.setWindowTitle("moodtunes")
+        if make_playlist is None:
+            from playlist.make import make_playlist
+        if open_url is None:
+            import webbrowser
+
+            open_url = webbrowser.open
+        self._make_recognizer = make_recognizer or (lambda: EmotionRecognizer(
+            options.checkpoint, device=options.device, detector=options.detector, face_model=options.face_model))
+        self.worker: AnalysisWorker | None = None
+        self.latest: ViewFrame | None = None
+        self.engine_text = ""
+
+        self.view = VideoView()
+        self.view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # holds the focus so shortcuts always work
+        self.panel = MoodPanel()
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.addWidget(self.view, 1)
+        row.addWidget(self.panel)
+        self.setCentralWidget(central)
+        self.status = QLabel()
+        self.statusBar().addPermanentWidget(self.status, 1)
+
+        self.playlist_worker = PlaylistWorker(make_playlist, open_url)
+        self.playlist_worker.progress.connect(lambda text: self.panel.show_playlist_text(html.escape(text)))
+        self.playlist_worker.done.connect(self._playlist_done)
+        self.playlist_worker.failed.connect(self._playlist_failed)
+        self._build_actions()
+        self._restore_settings()
+
+    # --- actions ------------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        self.playlist_action = QAction("Make &playlist", self, shortcut=QKeySequence("P"),
+                                       triggered=self.make_playlist)
+        self.pause_action = QAction("&Pause", self, shortcut=QKeySequence(Qt.Key.Key_Space), checkable=True,
+                                    toggled=self.set_paused)
+        self.quit_action = QAction("&Quit", self, triggered=self.close)
+        self.quit_action.setShortcuts([QKeySequence("Q"), QKeySequence(Qt.Key.Key_Escape)])
+        self.strategy_group = QActionGroup(self)
+        self.strategy_actions = {}
+        for name, text in (("match", "&Match my mood"), ("lift", "&Lift my mood")):
+            action = QAction(text, self, checkable=True)
+            action.setData(name)
+            self.strategy_group.addAction(action)
+            self.strategy_actions[name] = action
+        self.camera_group = QActionGroup(self)
+        self.camera_actions = {}
+        for index in CAMERA_CHOICES:
+            action = QAction(f"Camera {index}", self, checkable=True, triggered=partial(self.choose_camera, index))
+            self.camera_group.addAction(action)
+            self.camera_actions[index] = action
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.quit_action)
+        playlist_menu = menus.addMenu("&Playlist")
+        playlist_menu.addAction(self.playlist_action)
+        playlist_menu.addSeparator()
+        playlist_menu.addActions(self.strategy_group.actions())
+        video_menu = menus.addMenu("&Video")
+        video_menu.addAction(self.pause_action)
+        video_menu.addSeparator()
+        video_menu.addActions(self.camera_group.actions())
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.addAction(self.playlist_action)
+        toolbar.addActions(self.strategy_group.actions())
+        toolbar.addSeparator()
+        toolbar.addAction(self.pause_action)
+        toolbar.addAction(self.quit_action)
+        for button in toolbar.findChildren(QToolButton):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must pause, not press a button
+        for action in (self.playlist_action, self.pause_action, self.quit_action):
+            self.addAction(action)  # shortcuts work wherever the focus is
+
+    @property
+    def strategy(self) -> str:
+        checked = self.strategy_group.checkedAction()
+        return checked.data() if checked else "match"
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 640)
+        strategy = self.settings.value("playlist/strategy", "match")
+        self.strategy_actions.get(strategy, self.strategy_actions["match"]).setChecked(True)
+        if self.options.source is None:
+            self.options.camera = int(self.settings.value("video/camera", self.options.camera))
+        self.camera_actions.get(self.options.camera, self.camera_actions[0]).setChecked(True)
+        self.camera_group.setEnabled(self.options.source is None)
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("playlist/strategy", self.strategy)
+        if self.options.source is None:
+            self.settings.setValue("video/camera", self.options.camera)
+        self.settings.sync()
+
+    # --- the engine ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start capture and inference (model loading happens on the worker thread too)."""
+        self.view.setFocus()
+        options = self.options
+        source = options.source if options.source is not None else options.camera
+        self.worker = AnalysisWorker(lambda: open_source(source, loop=options.loop),
+                                     lambda: EmotionPipeline(self._make_recognizer()))
+        self.worker.ready.connect(self._engine_ready)
+        self.worker.frame_ready.connect(self._show_latest)
+        self.worker.failed.connect(self._engine_failed)
+        self.worker.finished.connect(lambda: self.view.show_message("End of the video. Use --loop to replay it."))
+        self.worker.set_paused(self.pause_action.isChecked())
+        self.worker.start()
+
+    def _engine_ready(self, info: EngineInfo) -> None:
+        detector = info.detector + (" (YuNet unavailable)" if info.note else "")
+        self.engine_text = f"{info.device} · {detector} · {info.checkpoint} · {info.source}"
+        self.status.setText(self.engine_text)
+        if info.note:
+            self.statusBar().showMessage(info.note, 15000)
+
+    def _engine_failed(self, message: str) -> None:
+        self.view.show_message(message)
+        self.status.setText("Not running: " + message)
+
+    def _show_latest(self) -> None:
+        frame = self.worker.take_latest() if self.worker else None
+        if frame is None:  # an older signal whose frame was already shown
+            return
+        self.latest = frame
+        self.view.show_frame(frame)
+        self.panel.show_analysis(frame)
+        self.status.setText(f"{frame.fps:.1f} fps · {self.engine_text}")
+
+    def set_paused(self, paused: bool) -> None:
+        if self.worker is not None:
+            self.worker.set_paused(paused)
+        if paused:
+            self.statusBar().showMessage("Paused - press Space to resume")
+        else:
+            self.statusBar().clearMessage()
+
+    def choose_camera(self, index: int) -> None:
+        if self.options.source is not None or index == self.options.camera and self.worker is not None:
+            return
+        self.options.camera = index
+        if self.worker is not None:
+            self.worker.stop()
+        self.latest = None
+        self.view.frame = None
+        self.view.show_message(f"Opening camera {index}...")
+        self.start()
+
+    # --- playlists ----------------------------------------------------------------------
+    def make_playlist(self) -> None:
+        if self.playlist_worker.busy:
+            self.statusBar().showMessage("Already making a playlist...", 3000)
+            return
+        mood = self.latest.analysis.mood if self.latest else None
+        if mood is None:
+            self.panel.show_playlist_text("No mood yet: look at the camera for a few seconds, then press P.")
+            return
+        self.panel.show_playlist_text(f"Making a {html.escape(self.strategy)} playlist for "
+                                      f"<b>{html.escape(mood.label)}</b>...")
+        self.playlist_worker.start(mood.label, mood.confidence, self.strategy)
+
+    def _playlist_done(self, result) -> None:
+        self.panel.show_playlist_text(
+            f"<b>{html.escape(result.name)}</b><br>{result.track_count} tracks · "
+            f'<a href="{html.escape(result.url)}">open in Spotify</a>'
+            + "".join(f"<br><i>{html.escape(note)}</i>" for note in result.notes)
+        )
+
+    def _playlist_failed(self, message: str, fallback_url: str) -> None:
+        text = html.escape(message)
+        if fallback_url:
+            text += f'<br><br><a href="{html.escape(fallback_url)}">Search Spotify for this mood</a> meanwhile.'
+        self.panel.show_playlist_text(text)
+
+    # --- shutdown -----------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's naming)
+        self._save_settings()
+        if self.worker is not None:
+            self.worker.stop(timeout=0.8)
+        self.playlist_worker.cancel(timeout=0.2)
+        event.accept()

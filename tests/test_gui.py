@@ -1,0 +1,156 @@
+"""The window, offscreen: frames arrive, P makes a playlist, Q quits, slow inference never freezes it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import SHIPPED_CHECKPOINT
+from fake_spotify import consent_in_browser
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+
+from emotion.recognizer import EmotionRecognizer
+from gui.window import MainWindow, Options
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "moodtunes.ini"), QSettings.Format.IniFormat)
+
+
+def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, **options):
+    window = MainWindow(Options(source=str(source), loop=True, detector="haar", **options), settings,
+                        open_url=open_url, make_recognizer=make_recognizer)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitActive(window)  # shortcuts act in the active window, as for a user's keystrokes
+    window.start()
+    return window
+
+
+def wait_for_mood(qtbot, window):
+    qtbot.waitUntil(lambda: window.latest is not None and window.latest.analysis.mood is not None, timeout=20000)
+
+
+def test_frames_reach_the_view_and_the_panel(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    wait_for_mood(qtbot, window)
+    assert window.view.frame is not None and window.view.message == ""
+    assert window.view.frame.image.width() == 640
+    assert window.panel.mood_label.text() == "Happy"
+    assert window.panel.bars["happy"].value() > 50
+    assert "fps" in window.status.text() and "Haar cascade" in window.status.text()
+
+
+def test_p_makes_a_playlist_and_shows_its_link(qtbot, settings, face_video, fake_spotify):
+    opened = []
+
+    def browser(url):
+        consent_in_browser(url) if "/authorize" in url else opened.append(url)
+
+    window = open_window(qtbot, settings, face_video, open_url=browser)
+    wait_for_mood(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: "open in Spotify" in window.panel.playlist_label.text(), timeout=20000)
+    (playlist,) = fake_spotify.playlists.values()
+    text = window.panel.playlist_label.text()
+    assert playlist["name"] in text and "25 tracks" in text
+    assert f"https://open.spotify.com/playlist/{playlist['id']}" in text and opened
+    assert window.panel.playlist_label.openExternalLinks()
+
+
+def test_p_without_credentials_shows_the_setup_steps(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    wait_for_mood(qtbot, window)
+    window.playlist_action.trigger()
+    qtbot.waitUntil(lambda: "developer.spotify.com" in window.panel.playlist_label.text(), timeout=10000)
+    assert "open.spotify.com/search/" in window.panel.playlist_label.text()
+
+
+def test_p_before_any_mood_asks_to_look_at_the_camera(qtbot, settings, face_video):
+    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    qtbot.addWidget(window)
+    window.make_playlist()
+    assert "No mood yet" in window.panel.playlist_label.text()
+
+
+def test_q_closes_and_releases_the_source(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    source = window.worker._source
+    started = time.monotonic()
+    qtbot.keyClick(window, Qt.Key.Key_Q)
+    assert time.monotonic() - started < 1.0
+    assert not window.isVisible()
+    assert not window.worker._thread.is_alive()
+    assert not source._cap.isOpened()
+
+
+def test_escape_also_quits(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.isVisible()
+
+
+class SlowRecognizer(EmotionRecognizer):
+    """The real recogniser, made to take 400 ms per frame (a very slow machine)."""
+
+    def analyze(self, frame, timings=None):
+        time.sleep(0.4)
+        return super().analyze(frame, timings)
+
+
+def test_slow_inference_does_not_block_the_event_loop(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video,
+                         make_recognizer=lambda: SlowRecognizer(SHIPPED_CHECKPOINT, device="cpu", detector="haar"))
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    gaps, clock = [], QElapsedTimer()
+    clock.start()
+
+    def tick():
+        gaps.append(clock.restart())
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    frames_before = window.latest.analysis.index
+    qtbot.wait(2000)
+    timer.stop()
+    assert window.latest.analysis.index > frames_before  # frames still arrive...
+    assert max(gaps) < 250, f"event loop stalled for {max(gaps)} ms"  # ...and the window never froze
+
+
+def test_startup_problems_are_shown_in_the_window(qtbot, settings, face_video, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_text("not a model")
+    window = open_window(qtbot, settings, face_video, checkpoint=str(bad))
+    qtbot.waitUntil(lambda: "not a readable PyTorch checkpoint" in window.view.message, timeout=10000)
+    assert "Not running" in window.status.text()
+    missing = open_window(qtbot, settings, tmp_path / "missing.mp4")
+    qtbot.waitUntil(lambda: "Source not found" in missing.view.message, timeout=10000)
+
+
+def test_space_pauses_and_resumes(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.worker.paused
+    qtbot.wait(300)
+    index = window.latest.analysis.index
+    qtbot.wait(500)
+    assert window.latest.analysis.index == index
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.latest.analysis.index > index, timeout=5000)
+
+
+def test_window_remembers_geometry_and_options(qtbot, settings, face_video):
+    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    qtbot.addWidget(window)
+    window.resize(760, 520)  # within the offscreen screen's 800x600
+    window.strategy_actions["lift"].setChecked(True)
+    window.close()
+    again = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    qtbot.addWidget(again)
+    assert again.strategy == "lift"
+    assert (again.width(), again.height()) == (760, 520)
