@@ -22,9 +22,9 @@ def open_window(qtbot, settings, source, open_url=lambda url: None, make_recogni
     window = MainWindow(Options(source=str(source), loop=True, detector="haar", **options), settings,
                         open_url=open_url, make_recognizer=make_recognizer)
     qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitActive(window)  # shortcuts act in the active window, as for a user's keystrokes
+    with qtbot.waitActive(window):  # shortcuts act in the active window, as for a user's keystrokes
+        window.show()
+        window.activateWindow()
     window.start()
     return window
 
