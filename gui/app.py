@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from emotion.errors import MoodtunesError
 
 
 def run(args: argparse.Namespace) -> int:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        # Without this check Qt aborts the process with a core dump instead of an explanation.
+        raise MoodtunesError("No display found (DISPLAY and WAYLAND_DISPLAY are unset): run moodtunes in a "
+                             "desktop session, or use --headless / --benchmark.")
     try:
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication

@@ -22,6 +22,8 @@ FERPLUS_ZIP = SHARED / "datasets" / "ferplus.zip"
 YUNET_TEST_MODEL = SHARED / "models" / "face_detection_yunet_2026may.onnx"
 SHIPPED_CHECKPOINT = ROOT / "checkpoints" / "emotion_ferplus.pt"
 
+from clips import astronaut, write_face_clip  # noqa: E402  (after the sys.path set-up)
+
 
 def needs(path: Path):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not available (shared data)")
@@ -77,34 +79,10 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def astronaut_bgr():
-    """Eileen Collins' NASA portrait from scikit-image: a real, smiling face."""
-    import cv2
-    from skimage import data
-
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-def face_scene(face_bgr, dx: int = 60, size=(640, 480), face_side: int = 360):
-    """The face photo placed on a 640x480 gray background at horizontal offset dx."""
-    import cv2
-    import numpy as np
-
-    canvas = np.full((size[1], size[0], 3), 40, np.uint8)
-    face = cv2.resize(face_bgr, (face_side, face_side), interpolation=cv2.INTER_AREA)
-    y = (size[1] - face_side) // 2
-    canvas[y : y + face_side, dx : dx + face_side] = face
-    return canvas
+    return astronaut()
 
 
 @pytest.fixture(scope="session")
-def face_video(tmp_path_factory, astronaut_bgr) -> Path:
+def face_video(tmp_path_factory) -> Path:
     """A 2 s, 15 fps MJPG video of the astronaut's face drifting left and right."""
-    import cv2
-    import numpy as np
-
-    path = tmp_path_factory.mktemp("video") / "face.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
-    for i in range(30):
-        writer.write(face_scene(astronaut_bgr, dx=int(140 + 80 * np.sin(i / 5))))
-    writer.release()
-    return path
+    return write_face_clip(tmp_path_factory.mktemp("video") / "face.avi", frames=30, fps=15)

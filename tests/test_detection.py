@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import YUNET_TEST_MODEL, face_scene, needs
+from clips import face_scene
+from conftest import YUNET_TEST_MODEL, needs
 
 from emotion.detection import (
     YUNET_FILENAME,

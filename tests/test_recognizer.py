@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, face_scene, needs
+from clips import face_scene
+from conftest import FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, needs
 
 from emotion.classes import EMOTIONS
 from emotion.errors import MoodtunesError
