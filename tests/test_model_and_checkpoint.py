@@ -9,7 +9,7 @@ import torch
 
 from emotion.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from emotion.classes import EMOTIONS, NUM_CLASSES, STYLES
-from emotion.model import CustomDeepEmotionNet
+from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD
 
 
@@ -37,6 +37,20 @@ def test_model_layers_are_named_for_what_they_are():
     block = CustomDeepEmotionNet().features[0]
     kinds = [type(m).__name__ for m in block]
     assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+
+
+def test_folding_batchnorm_keeps_the_outputs():
+    torch.manual_seed(0)
+    model = CustomDeepEmotionNet().eval()
+    for m in model.modules():  # non-trivial statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    fused = fuse_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(4, 1, 48, 48)
+    torch.testing.assert_close(fused(x), model(x), atol=1e-4, rtol=1e-4)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
 
 
 def test_bad_architecture_arguments_fail():
