@@ -196,8 +196,7 @@ def test_resume_continues_exactly(ferplus_folder, tmp_path):
         train(*common, "--out", str(tmp_path / "split"), "--stop-after", "1")
         stopped = load_checkpoint(tmp_path / "split" / "last.pt")
         assert stopped.training_state["epoch"] == 0 and stopped.metadata["epoch"] == 1
-        train("--resume", str(tmp_path / "split" / "last.pt"), "--out", str(tmp_path / "split"),
-              "--dataset", "ferplus", "--data", str(ferplus_folder))
+        train("--resume", str(tmp_path / "split" / "last.pt"))
     straight = load_checkpoint(tmp_path / "straight" / "last.pt")
     resumed = load_checkpoint(tmp_path / "split" / "last.pt")
     for key, value in straight.model.state_dict().items():

@@ -5,7 +5,8 @@
 Every epoch writes <out>/last.pt (with optimiser state, for --resume) and, when validation
 accuracy improves, <out>/best.pt (weights only, what the app ships), both atomically; plus
 <out>/log.csv and <out>/curves.png. Interrupt at any time and continue with
---resume <out>/last.pt: the run continues bit-for-bit from the last finished epoch.
+`python -m training.train --resume <out>/last.pt`: the run continues bit-for-bit from the
+last finished epoch, with the recipe stored in the checkpoint.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", required=True, help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip")
-    p.add_argument("--out", required=True, help="run folder for checkpoints, log.csv and curves.png")
+    p.add_argument("--dataset", choices=DATASETS, help="required unless resuming")
+    p.add_argument("--data", help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip "
+                                  "(required unless resuming; then it defaults to the original path)")
+    p.add_argument("--out", help="run folder for checkpoints, log.csv and curves.png "
+                                 "(required unless resuming; then it defaults to the checkpoint's folder)")
     # model
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 256])
     p.add_argument("--depths", type=int, nargs="+", default=[2, 2, 2, 2, 2])
@@ -83,7 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", help="continue from a last.pt written by an earlier run")
     p.add_argument("--stop-after", type=int, default=0,
                    help="end this invocation after N epochs (resume later); 0 = run to --epochs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.resume and not (args.dataset and args.data and args.out):
+        p.error("--dataset, --data and --out are required (unless you --resume a run)")
+    return args
 
 
 class AugmentedFaces(Dataset):
@@ -166,12 +172,6 @@ def _cpu_has_bf16() -> bool:
 
 
 def train(args: argparse.Namespace) -> Path:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-
     resume_state = None
     if args.resume:
         resumed = load_checkpoint(args.resume)
@@ -179,10 +179,17 @@ def train(args: argparse.Namespace) -> Path:
             raise MoodtunesError(f"{args.resume} has no training state; resume from a last.pt, not a best.pt.")
         resume_state = resumed.training_state
         saved = resume_state["args"]
-        # The run's recipe comes from the checkpoint; only where to run it may change.
-        for key in ("device", "threads", "workers", "resume", "out", "data", "stop_after"):
+        # The run's recipe comes from the checkpoint; only where and on what machine may change.
+        for key in ("device", "threads", "workers", "resume", "stop_after"):
             saved[key] = getattr(args, key)
+        saved["out"] = args.out or str(Path(args.resume).parent)
+        saved["data"] = args.data or saved["data"]
         args = argparse.Namespace(**saved)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
 
     train_data = load_dataset(args.dataset, args.data, "train")
     val_data = load_dataset(args.dataset, args.data, "val").labelled()
@@ -310,7 +317,7 @@ def train(args: argparse.Namespace) -> Path:
             print(f"early stop: no better validation accuracy for {args.early_stop} epochs")
             break
     if end_epoch < args.epochs and stale_epochs < args.early_stop:
-        print(f"stopped after epoch {end_epoch}; continue with --resume {out / 'last.pt'}")
+        print(f"stopped after epoch {end_epoch}; continue with: python -m training.train --resume {out / 'last.pt'}")
     print(f"best validation accuracy {100 * best_acc:.2f}%; weights in {out / 'best.pt'}")
     return out / "best.pt"
 
@@ -323,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with --resume {Path(args.out) / 'last.pt'}", file=sys.stderr)
+        last = Path(args.out or Path(args.resume).parent) / "last.pt"
+        print(f"\ninterrupted; continue with: python -m training.train --resume {last}", file=sys.stderr)
         return 130
     return 0
 
