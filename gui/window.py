@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPen
@@ -28,6 +27,8 @@ from emotion.sources import open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
 
 CAMERA_CHOICES = range(4)
+MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
+NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
 
 
 @dataclass
@@ -121,8 +122,7 @@ class MoodPanel(QWidget):
         self.mood_label = QLabel("No face yet")
         self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mood_label.setMinimumHeight(64)
-        self.mood_label.setStyleSheet("font-size: 22px; font-weight: bold; border-radius: 8px; background: #333;"
-                                      "color: #ddd;")
+        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
         self.mood_detail = QLabel("Look at the camera for a few seconds.")
         self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.mood_label)
@@ -160,14 +160,11 @@ class MoodPanel(QWidget):
             bar.setValue(round(100 * probabilities[name]))
         if mood is None:
             self.mood_label.setText("No face")
-            self.mood_label.setStyleSheet(self.mood_label.styleSheet().split("background")[0] +
-                                          "background: #333; color: #ddd;")
+            self.mood_label.setStyleSheet(NO_MOOD_STYLE)
             self.mood_detail.setText("Look at the camera for a few seconds.")
             return
-        colour = STYLES[mood.label].colour
         self.mood_label.setText(mood.label.capitalize())
-        self.mood_label.setStyleSheet(self.mood_label.styleSheet().split("background")[0] +
-                                      f"background: {colour}; color: #000;")
+        self.mood_label.setStyleSheet(MOOD_STYLE.format(background=STYLES[mood.label].colour, text="#000"))
         self.mood_detail.setText(f"{mood.confidence:.0%} confident, for {mood.held_for(analysis.timestamp):.0f} s")
 
     def show_playlist_text(self, text: str) -> None:
@@ -235,7 +232,8 @@ class MainWindow(QMainWindow):
         self.camera_group = QActionGroup(self)
         self.camera_actions = {}
         for index in CAMERA_CHOICES:
-            action = QAction(f"Camera {index}", self, checkable=True, triggered=partial(self.choose_camera, index))
+            action = QAction(f"Camera {index}", self, checkable=True)
+            action.triggered.connect(lambda _checked, i=index: self.choose_camera(i))
             self.camera_group.addAction(action)
             self.camera_actions[index] = action
 
@@ -331,7 +329,7 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def choose_camera(self, index: int) -> None:
-        if self.options.source is not None or index == self.options.camera and self.worker is not None:
+        if self.options.source is not None or (index == self.options.camera and self.worker is not None):
             return
         self.options.camera = index
         if self.worker is not None:

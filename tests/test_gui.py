@@ -154,3 +154,17 @@ def test_window_remembers_geometry_and_options(qtbot, settings, face_video):
     qtbot.addWidget(again)
     assert again.strategy == "lift"
     assert (again.width(), again.height()) == (760, 520)
+
+
+def test_choosing_another_camera_reopens_and_is_remembered(qtbot, settings):
+    # Either outcome names the camera: its picture in the status line, or why it cannot open.
+    window = MainWindow(Options(detector="haar"), settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    window.camera_actions[1].trigger()
+    qtbot.waitUntil(lambda: "camera 1" in window.view.message or "camera 1" in window.status.text(), timeout=15000)
+    window.close()
+    again = MainWindow(Options(detector="haar"), settings)
+    qtbot.addWidget(again)
+    assert again.options.camera == 1 and again.camera_actions[1].isChecked()
