@@ -44,6 +44,7 @@ class FakeSpotify:
         self.playlists: dict[str, dict] = {}
         self.requests_seen: list[tuple[str, str]] = []
         self.rate_limit_next: float | None = None  # Retry-After seconds for the next API call
+        self.fail_next: list[int] = []  # status codes (e.g. 503) for the next API calls, in order
         self.refresh_error: str | None = None  # e.g. "invalid_grant"
         self.top_artists = ["Artist 3", "Artist 7"]
         self.lock = threading.Lock()
@@ -152,6 +153,9 @@ class FakeSpotify:
                 token = auth.removeprefix("Bearer ")
                 if not auth.startswith("Bearer ") or token not in fake.access_tokens:
                     self._error(401, "The access token expired" if auth else "No token provided")
+                    return False
+                if fake.fail_next:
+                    self._error(fake.fail_next.pop(0), "Service unavailable")
                     return False
                 if fake.rate_limit_next is not None:
                     retry_after, fake.rate_limit_next = fake.rate_limit_next, None

@@ -207,6 +207,28 @@ def test_long_rate_limit_is_reported_not_slept_through(fake_spotify):
     assert auth.cache.path.read_bytes() == cached
 
 
+def test_server_errors_on_reads_are_retried_a_bounded_number_of_times(fake_spotify):
+    auth = sign_in(fake_spotify)
+    client = SpotifyClient(auth)
+    fake_spotify.fail_next = [503, 502]
+    assert client.search_tracks("genre:jazz")  # two failures, then success
+    cached = auth.cache.path.read_bytes()
+    fake_spotify.fail_next = [500] * 10
+    with pytest.raises(SpotifyError, match="having problems"):
+        client.search_tracks("genre:jazz")
+    assert len(fake_spotify.fail_next) == 7  # one try and two retries, then it gave up
+    assert auth.cache.path.read_bytes() == cached
+
+
+def test_a_failed_playlist_creation_is_not_retried(fake_spotify):
+    client = SpotifyClient(sign_in(fake_spotify))
+    fake_spotify.fail_next = [502]
+    with pytest.raises(SpotifyError, match="502"):
+        client.create_playlist("moodtunes · Sad", "test")
+    assert fake_spotify.playlists == {}  # a retried POST could have made a duplicate
+    assert client.create_playlist("moodtunes · Sad", "test")["id"] in fake_spotify.playlists
+
+
 def test_sign_in_wait_can_be_cancelled_and_times_out(fake_spotify):
     auth = SpotifyAuth(load_config(), open_browser=lambda url: None)  # the user never consents
     cancel = threading.Event()
