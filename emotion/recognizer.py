@@ -62,7 +62,7 @@ class EmotionRecognizer:
         self.metadata = ckpt.metadata
         self.align = align
         # fp16 halves memory traffic on CUDA; CPUs run the float32 model, channels-last
-        # layout picks oneDNN's fast convolutions (2x faster per face here than NCHW).
+        # layout picks oneDNN's fast convolutions (1.4x faster per face here than NCHW).
         self._dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         model = fuse_batchnorm(ckpt.model)
         self.model = model.to(self.device, self._dtype).to(memory_format=torch.channels_last).eval()

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from emotion.classes import EMOTIONS, NUM_CLASSES
 from emotion.errors import MoodtunesError
@@ -87,7 +88,7 @@ def load_fer2013_csv(path: str | Path, split: str) -> FaceData:
             header = next(reader, None)
             if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
                 raise MoodtunesError(f"{path} is not a FER2013 CSV: expected the header emotion,pixels,Usage.")
-            for row in reader:
+            for row in tqdm(reader, desc=f"reading {path.name}", unit=" rows", leave=False):
                 if len(row) < 3 or row[2].strip() != usage:
                     continue
                 try:
