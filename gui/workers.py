@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage
 
 from emotion.errors import MoodtunesError
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
+from emotion.preprocess import to_bgr
 from emotion.sources import FrameSource
 
 
@@ -39,8 +40,7 @@ class EngineInfo:
 
 
 def to_qimage(frame: np.ndarray) -> QImage:
-    rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB if frame.ndim == 2 else
-                       cv2.COLOR_BGRA2RGB if frame.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(to_bgr(frame), cv2.COLOR_BGR2RGB)
     h, w = rgb.shape[:2]
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: own the pixels
 

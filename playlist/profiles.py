@@ -38,18 +38,23 @@ def config_dir() -> Path:
     return Path(os.environ.get("MOODTUNES_CONFIG_DIR") or platformdirs.user_config_path("moodtunes"))
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; an unreadable or invalid file is a one-line MoodtunesError."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MoodtunesError(f"Cannot read {path}: {exc}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise MoodtunesError(f"{path} is not valid TOML ({exc}); fix it or delete it to use the defaults.") from exc
+
+
 def load_profiles(path: str | Path | None = None) -> dict[str, MoodProfile]:
     """Profiles from ``path``, else the user's profiles.toml, else the bundled file."""
     if path is None:
         user_file = config_dir() / "profiles.toml"
         path = user_file if user_file.is_file() else BUNDLED_PROFILES
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MoodtunesError(f"Cannot read mood profiles {path}: {exc}.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise MoodtunesError(f"{path} is not valid TOML ({exc}); fix it or delete it to use the defaults.") from exc
+    data = read_toml(path)
     profiles = {}
     for emotion in EMOTIONS:
         entry = data.get(emotion)

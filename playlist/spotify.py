@@ -21,7 +21,6 @@ import http.server
 import json
 import os
 import secrets
-import sys
 import threading
 import time
 import urllib.parse
@@ -38,12 +37,7 @@ from urllib3.util.retry import Retry
 from emotion.atomic import atomic_write
 from emotion.errors import MoodtunesError
 from playlist.builder import Track
-from playlist.profiles import config_dir
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from playlist.profiles import config_dir, read_toml
 
 DEFAULT_API_BASE = "https://api.spotify.com/v1"
 DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"
@@ -102,13 +96,8 @@ class SpotifyConfig:
 def load_config(directory: Path | None = None) -> SpotifyConfig:
     """Settings from the environment, then <config dir>/config.toml; NotConfigured without a client id."""
     directory = directory or config_dir()
-    file_settings: dict = {}
     config_file = directory / "config.toml"
-    if config_file.is_file():
-        try:
-            file_settings = tomllib.loads(config_file.read_text(encoding="utf-8")).get("spotify", {})
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SpotifyError(f"Cannot read {config_file} ({exc}); fix or delete it.") from exc
+    file_settings: dict = read_toml(config_file).get("spotify", {}) if config_file.is_file() else {}
     redirect = os.environ.get("SPOTIPY_REDIRECT_URI") or file_settings.get("redirect_uri") or DEFAULT_REDIRECT_URI
     client_id = (os.environ.get("SPOTIPY_CLIENT_ID") or file_settings.get("client_id") or "").strip()
     if not client_id:

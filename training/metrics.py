@@ -36,13 +36,19 @@ def summarize(labels: np.ndarray, predictions: np.ndarray) -> dict:
     }
 
 
-def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix with counts, as a PNG."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported late: only plots need it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    plt = _pyplot()
     cm = np.asarray(cm, dtype=float)
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
@@ -63,11 +69,7 @@ def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
 
 def plot_training_curves(log_csv: Path, path: Path) -> None:
     """Loss and accuracy per epoch, train vs validation, from train.py's CSV log."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     with open(log_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
