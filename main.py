@@ -86,6 +86,7 @@ def run_headless(args: argparse.Namespace) -> int:
         "classify_ms_per_face": round(sum(classify) / faces_total, 3) if faces_total else None,
         "detector": recognizer.detector.name,
         "device": str(recognizer.device),
+        "precision": str(recognizer.dtype).removeprefix("torch."),
         "checkpoint": str(recognizer.checkpoint_path),
         "peak_rss_mb": peak_rss_mb(),
     }

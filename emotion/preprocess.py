@@ -82,6 +82,15 @@ def crop_face(
     if side < 1:
         raise MoodtunesError(f"Face box {box} is empty.")
     centre = (x + w / 2.0, y + h / 2.0)
+    # Work on the face's neighbourhood only (a square that holds the crop at any angle):
+    # shrinking the whole 640x480 frame cost 0.5 ms per face. Where it meets the frame's
+    # edge, the replicated border below is the frame's own.
+    reach = math.ceil(0.75 * side) + 2
+    x0, y0 = max(0, int(centre[0]) - reach), max(0, int(centre[1]) - reach)
+    x1, y1 = min(gray.shape[1], int(centre[0]) + reach), min(gray.shape[0], int(centre[1]) + reach)
+    if x0 < x1 and y0 < y1:
+        gray = gray[y0:y1, x0:x1]
+        centre = (centre[0] - x0, centre[1] - y0)
     # Shrink in one step (INTER_AREA) before the warp: warping a 200 px face straight to
     # 48 px with bilinear sampling aliases, and FER faces were resized with area averaging.
     shrink = min(1.0, 2.0 * size / side)

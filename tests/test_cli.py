@@ -29,6 +29,7 @@ def test_headless_prints_a_line_per_frame_and_a_summary(face_video):
     assert frames[-1]["mood"]["label"] == "happy"
     assert summary["summary"] is True and summary["frames"] == 30 and summary["frames_with_faces"] >= 28
     assert summary["detector"] == "Haar cascade" and summary["device"] == "cpu"
+    assert summary["precision"] in ("float32", "bfloat16")
     for stage in ("detect", "classify", "total"):
         assert summary["latency_ms"][stage]["p95"] >= summary["latency_ms"][stage]["p50"] > 0
 

@@ -17,9 +17,11 @@ from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, needs
 
 from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
+from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD
 from training.datasets import NO_LABEL, load_dataset
+from training.evaluate import main as evaluate_main
 from training.evaluate import predict_probabilities
 
 SPLIT_PREFIX = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -229,6 +231,18 @@ def test_evaluate_prints_the_metrics_json(fer_csv, tmp_path, tiny_checkpoint):
     assert cm.shape == (7, 7) and list(cm.sum(1)) == [2] * 7  # rows are the true classes
     assert metrics["accuracy"] == pytest.approx(np.trace(cm) / 14)
     assert os.path.exists(metrics["confusion_png"])
+
+
+def test_evaluate_reports_the_precision_it_ran_in(fer_csv, tiny_checkpoint, capsys):
+    base = ["--dataset", "fer2013", "--data", str(fer_csv), "--split", "test", "--checkpoint", str(tiny_checkpoint),
+            "--device", "cpu", "--no-plot"]
+    results = {}
+    for precision in ("float32", "app"):
+        assert evaluate_main([*base, "--precision", precision]) == 0
+        results[precision] = json.loads(capsys.readouterr().out)
+    assert results["float32"]["precision"] == "float32"
+    assert results["app"]["precision"] == str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
+    assert results["app"]["n"] == results["float32"]["n"] == 14
 
 
 def test_evaluate_bad_checkpoint_is_one_line(fer_csv, tmp_path):

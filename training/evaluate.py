@@ -16,8 +16,9 @@ import torch
 from tqdm import tqdm
 
 from emotion.checkpoint import load_checkpoint
-from emotion.device import resolve_device
+from emotion.device import inference_dtype, resolve_device
 from emotion.errors import MoodtunesError
+from emotion.model import fuse_batchnorm
 from emotion.preprocess import normalize
 from training.datasets import DATASETS, load_dataset, resize_images
 from training.metrics import plot_confusion, summarize
@@ -36,9 +37,10 @@ def predict_probabilities(
 ) -> np.ndarray:
     """Softmax probabilities (N, 7) for uint8 faces (N, H, W); ``tta`` averages in the mirror image."""
     model.eval()
+    dtype = next(model.parameters()).dtype
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc="evaluate", disable=not progress, leave=False):
-        batch = normalize(torch.from_numpy(images[start : start + batch_size]), mean, std).to(device)
+        batch = normalize(torch.from_numpy(images[start : start + batch_size]), mean, std).to(device, dtype)
         batch = batch.contiguous(memory_format=torch.channels_last)
         probs = model(batch).float().softmax(1)
         if tta:
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--tta", action="store_true", help="average predictions over the face and its mirror image")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("float32", "app"), default="float32",
+                   help="app: run the model as the app does on this device (BatchNorm folded; float16 on "
+                        "CUDA, bfloat16 on CPUs with native bf16)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--no-plot", action="store_true", help="do not write the confusion-matrix PNG")
     args = p.parse_args(argv)
@@ -66,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(args.dataset, args.data, args.split).labelled()
         if data.images.shape[1] != ckpt.input_size:
             data.images = resize_images(data.images, ckpt.input_size)
-        model = ckpt.model.to(device).to(memory_format=torch.channels_last)
+        model = ckpt.model
+        if args.precision == "app":
+            model = fuse_batchnorm(model).to(dtype=inference_dtype(device))
+        model = model.to(device).to(memory_format=torch.channels_last)
         probs = predict_probabilities(model, data.images, ckpt.mean, ckpt.std, device, args.tta,
                                       args.batch_size, progress=True)
     except MoodtunesError as exc:
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": args.split,
         "checkpoint": str(args.checkpoint),
         "tta": args.tta,
+        "precision": str(next(model.parameters()).dtype).removeprefix("torch."),
         **summarize(data.labels, probs.argmax(1)),
     }
     if not args.no_plot:

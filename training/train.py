@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from emotion.checkpoint import load_checkpoint, save_checkpoint
 from emotion.classes import NUM_CLASSES
-from emotion.device import resolve_device
+from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
 from emotion.model import CustomDeepEmotionNet
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
@@ -159,18 +159,9 @@ def autocast_dtype(device: torch.device, mode: str) -> torch.dtype | None:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16():
+    if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
-
-
-def _cpu_has_bf16() -> bool:
-    """Native bfloat16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 autocast is slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: stay with float32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def train(args: argparse.Namespace) -> Path:
