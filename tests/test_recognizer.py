@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import face_scene
-from conftest import FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, needs
+from conftest import FER2013_CSV, FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, needs
 
 from emotion.classes import EMOTIONS
 from emotion.errors import MoodtunesError
@@ -90,3 +90,22 @@ def test_shipped_model_on_ferplus_validation_faces(recognizer):
     probs = recognizer.classify(list(data.images[:600]))
     accuracy = (probs.argmax(1) == data.labels[:600]).mean()
     assert accuracy > 0.80
+
+
+@needs(FER2013_CSV)
+def test_shipped_fer2013_model_on_publictest_faces():
+    """The FER2013-protocol model on PublicTest, its selection split (PrivateTest is for the card)."""
+    from training.datasets import load_dataset
+
+    recognizer = EmotionRecognizer(SHIPPED_CHECKPOINT.with_name("emotion_fer2013.pt"), device="cpu", detector="haar")
+    assert recognizer.metadata["dataset"] == "fer2013"
+    data = load_dataset("fer2013", FER2013_CSV, "val")
+    probs = recognizer.classify(list(data.images[:600]))
+    assert (probs.argmax(1) == data.labels[:600]).mean() > 0.65
+
+
+@pytest.mark.parametrize("name", ["emotion_ferplus.pt", "emotion_fer2013.pt"])
+def test_shipped_checkpoints_are_small_and_documented(name):
+    path = SHIPPED_CHECKPOINT.with_name(name)
+    assert path.stat().st_size <= 20 * 2**20
+    assert name in (path.parent / "MODEL_CARD.md").read_text()
