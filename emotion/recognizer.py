@@ -62,9 +62,9 @@ class EmotionRecognizer:
         self.input_size, self.mean, self.std = ckpt.input_size, ckpt.mean, ckpt.std
         self.metadata = ckpt.metadata
         self.align = align
-        # Channels-last layout picks oneDNN's fast convolutions on the CPU.
         self.dtype = dtype or inference_dtype(self.device)
         model = fuse_batchnorm(ckpt.model)
+        # Channels-last layout picks oneDNN's fast convolutions on the CPU.
         self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last).eval()
         self.detector = create_detector(detector, face_model) if isinstance(detector, str) else detector
         # OpenCV's thread pool and torch's OpenMP threads (which spin while waiting) fight for
