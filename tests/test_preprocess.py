@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -84,3 +85,16 @@ def test_training_and_inference_give_the_same_probabilities(tiny_checkpoint):
     app = EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar")
     assert app.dtype == inference_dtype(torch.device("cpu"))
     np.testing.assert_allclose(app.classify(list(faces)), training, atol=0.02)
+
+
+@pytest.mark.parametrize("box", [(300, 200, 60, 60), (-20, -10, 70, 70), (600, 440, 80, 80)])
+def test_crop_of_the_neighbourhood_equals_a_crop_of_the_whole_frame(box):
+    """crop_face cuts the face's surroundings before warping; at the frame's edges too, the
+    pixels must be those of warping the whole frame (small faces: no shrink step)."""
+    frame = np.random.default_rng(0).integers(0, 255, (480, 640), dtype=np.uint8)
+    x, y, w, h = box
+    side, centre = max(w, h), (x + w / 2.0, y + h / 2.0)
+    m = cv2.getRotationMatrix2D(centre, 25.0, 48 / side)
+    m[:, 2] += (24 - centre[0], 24 - centre[1])
+    whole = cv2.warpAffine(frame, m, (48, 48), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    np.testing.assert_array_equal(crop_face(frame, box, 48, angle=25.0), whole)
