@@ -134,6 +134,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"the {len(EMOTIONS)} classes {', '.join(EMOTIONS)} in that order. Use a matching checkpoint."
         )
     config = dict(payload["model_config"])
+    outputs = payload["state_dict"].get("classifier.weight")
+    if config.get("num_classes", len(classes)) != len(classes) or (
+            outputs is not None and getattr(outputs, "shape", (None,))[0] != len(classes)):
+        raise CheckpointError(
+            f"{path}: its output layer has {config.get('num_classes')} classes but it names {len(classes)}; "
+            "the file is inconsistent. Retrain the model or use a checkpoint written by `python -m training.train`."
+        )
     try:
         model = CustomDeepEmotionNet(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}

@@ -1,69 +1,160 @@
-"""One frame in, faces + tracks + current mood out; and the latency figures of a run."""
+"""One frame in, a frozen snapshot of faces, tracks and mood out; and the latency figures of a run.
+
+:class:`FrameAnalysis` is made on the thread that runs the pipeline and never changes
+afterwards, so the window (or any other thread) can keep and paint it while the next frame is
+being analysed. The tracker's live objects stay inside the pipeline.
+"""
 
 from __future__ import annotations
 
+import random
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+import cv2
 import numpy as np
 
+from emotion.classes import EMOTIONS
+from emotion.preprocess import Box, to_gray
 from emotion.recognizer import EmotionRecognizer, FaceResult
-from emotion.smoothing import FaceTracker, Mood, MoodTracker, Track
+from emotion.smoothing import FaceTracker, Mood, MoodTracker
 
 
-@dataclass
+@dataclass(frozen=True)
+class TrackedFace:
+    """A face in one frame: this frame's own prediction and its track's smoothed one."""
+
+    face: FaceResult  # this frame's prediction
+    track_id: int
+    label: str  # smoothed over the track
+    confidence: float
+    probabilities: Mapping[str, float]  # smoothed, read-only
+
+    @property
+    def box(self) -> Box:
+        return self.face.box
+
+    def to_dict(self) -> dict:
+        return {**self.face.to_dict(), "track": self.track_id,
+                "smoothed": {"label": self.label, "confidence": round(self.confidence, 4)}}
+
+
+@dataclass(frozen=True)
 class FrameAnalysis:
     index: int
     timestamp: float
-    frame: np.ndarray
-    faces: list[FaceResult]
-    tracks: list[Track]  # one per face, same order
+    frame: np.ndarray  # read-only
+    faces: tuple[TrackedFace, ...]
     mood: Mood | None
-    timings: dict[str, float]  # ms per stage
+    timings: Mapping[str, float]  # ms per stage, read-only
+    photo: str = ""  # the photo's file name when the frame is a photo
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "frame": self.index,
             "t": round(self.timestamp, 4),
-            "faces": [
-                {**face.to_dict(), "track": track.id,
-                 "smoothed": {"label": track.label, "confidence": round(track.confidence, 4)}}
-                for face, track in zip(self.faces, self.tracks, strict=True)
-            ],
+            "faces": [face.to_dict() for face in self.faces],
             "mood": self.mood.to_dict(self.timestamp) if self.mood else None,
         }
+        if self.photo:
+            out["photo"] = self.photo
+        return out
+
+
+class SceneCutDetector:
+    """Says when a video cuts to another scene, so tracks from before the cut end there.
+
+    Compares 32x24 gray thumbnails of consecutive frames: a moving head or a camera's
+    exposure drift changes them by a few gray levels on average, a cut by several tens.
+    """
+
+    def __init__(self, threshold: float = 40.0) -> None:
+        self.threshold = threshold
+        self._previous: np.ndarray | None = None
+
+    def is_cut(self, frame: np.ndarray) -> bool:
+        thumb = cv2.resize(to_gray(frame), (32, 24), interpolation=cv2.INTER_AREA).astype(np.int16)
+        previous, self._previous = self._previous, thumb
+        return previous is not None and float(np.abs(thumb - previous).mean()) > self.threshold
+
+    def reset(self) -> None:
+        self._previous = None
 
 
 class EmotionPipeline:
     """Recognise, track and smooth, frame after frame."""
 
     def __init__(self, recognizer: EmotionRecognizer, tracker: FaceTracker | None = None,
-                 mood_tracker: MoodTracker | None = None) -> None:
+                 mood_tracker: MoodTracker | None = None, scene_cuts: SceneCutDetector | None = None) -> None:
         self.recognizer = recognizer
         self.tracker = tracker or FaceTracker()
         self.mood_tracker = mood_tracker or MoodTracker()
+        self.scene_cuts = scene_cuts or SceneCutDetector()
         self._index = 0
 
-    def process(self, frame: np.ndarray, timestamp: float) -> FrameAnalysis:
+    def process(self, frame: np.ndarray, timestamp: float, independent: bool = False,
+                photo: str = "") -> FrameAnalysis:
+        """Analyse one frame. ``independent``: a photo of its own, with no history before it."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        if independent:
+            self.tracker.reset()
+            self.mood_tracker.reset()
+            self.scene_cuts.reset()
+        elif self.scene_cuts.is_cut(frame):
+            self.tracker.reset()
         faces = self.recognizer.analyze(frame, timings)
         tracks = self.tracker.update(faces, timestamp)
         mood = self.mood_tracker.update(tracks, timestamp, (frame.shape[1], frame.shape[0]))
+        tracked = tuple(
+            TrackedFace(face, track.id, track.label, track.confidence,
+                        MappingProxyType({n: float(v) for n, v in zip(EMOTIONS, track.probabilities, strict=True)}))
+            for face, track in zip(faces, tracks, strict=True)
+        )
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        analysis = FrameAnalysis(self._index, timestamp, frame, faces, tracks, mood, timings)
+        if frame.flags.writeable:
+            frame = frame.copy()
+            frame.flags.writeable = False
+        analysis = FrameAnalysis(self._index, timestamp, frame, tracked, mood, MappingProxyType(timings), photo)
         self._index += 1
         return analysis
 
 
 @dataclass
 class LatencyStats:
-    samples: dict[str, list[float]] = field(default_factory=dict)
+    """Per-stage p50/p95 and mean over a run of any length, in bounded memory.
 
-    def add(self, timings: dict[str, float]) -> None:
+    Keeps a uniform random sample of at most ``capacity`` values per stage (reservoir
+    sampling, Vitter's algorithm R): exact for runs up to ``capacity`` frames, a close
+    estimate beyond, and the same memory after a week as after a minute. Written here
+    rather than taken from a quantile-sketch package: that would be a dependency for a
+    dozen lines.
+    """
+
+    capacity: int = 20_000
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
+
+    def add(self, timings: Mapping[str, float]) -> None:
         for stage, ms in timings.items():
-            self.samples.setdefault(stage, []).append(ms)
+            seen = self.counts.get(stage, 0) + 1
+            self.counts[stage] = seen
+            self.totals[stage] = self.totals.get(stage, 0.0) + ms
+            reservoir = self.samples.setdefault(stage, [])
+            if len(reservoir) < self.capacity:
+                reservoir.append(ms)
+            else:
+                slot = self._rng.randrange(seen)
+                if slot < self.capacity:
+                    reservoir[slot] = ms
+
+    def total(self, stage: str) -> float:
+        return self.totals.get(stage, 0.0)
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import cv2
 import numpy as np
 import torch
 
+from checkpoints import shipped
 from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
 from emotion.detection import Detection, FaceDetector, create_detector
@@ -18,17 +20,25 @@ from emotion.device import inference_dtype, resolve_device
 from emotion.model import fuse_batchnorm
 from emotion.preprocess import crop_face, eye_angle, normalize, resize_faces, to_gray
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "emotion_ferplus.pt"
+DEFAULT_CHECKPOINT = shipped("emotion_ferplus.pt")
 
 
 @dataclass(frozen=True)
 class FaceResult:
+    """One face in one frame. Immutable, so it can be handed to another thread as it is."""
+
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    landmarks: np.ndarray | None  # (5, 2) eyes, nose, mouth corners; None from Haar
-    probabilities: dict[str, float]  # one entry per class in EMOTIONS
+    landmarks: np.ndarray | None  # (5, 2) eyes, nose, mouth corners, read-only; None from Haar
+    probabilities: Mapping[str, float]  # one entry per class in EMOTIONS, read-only
     label: str
     confidence: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probabilities", MappingProxyType(dict(self.probabilities)))
+        if self.landmarks is not None:
+            landmarks = np.array(self.landmarks, dtype=np.float32)
+            landmarks.flags.writeable = False
+            object.__setattr__(self, "landmarks", landmarks)
 
     def to_dict(self) -> dict:
         return {
@@ -67,11 +77,6 @@ class EmotionRecognizer:
         # Channels-last layout picks oneDNN's fast convolutions on the CPU.
         self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last).eval()
         self.detector = create_detector(detector, face_model) if isinstance(detector, str) else detector
-        # OpenCV's thread pool and torch's OpenMP threads (which spin while waiting) fight for
-        # the same cores when detection and classification alternate. One OpenCV thread is as
-        # fast for a 320 px detection and leaves the cores to torch: on a 2-core CPU this took
-        # the pipeline from 111 to 129 frames/s and p95 latency from 11.3 to 8.3 ms.
-        cv2.setNumThreads(1)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a gray, BGR or BGRA frame."""

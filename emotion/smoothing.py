@@ -9,8 +9,9 @@ the "current mood": the dominant emotion over the last few seconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -91,6 +92,10 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
+    def reset(self) -> None:
+        """Forget every face (a new photo, a scene cut). Ids keep counting: none is ever handed out twice."""
+        self.tracks = []
+
     def update(self, faces: Sequence[FaceResult], t: float) -> list[Track]:
         """Tracks of the faces seen in this frame, in the order of ``faces``."""
         self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self.max_missing]
@@ -125,7 +130,7 @@ class FaceTracker:
 class Mood:
     label: str
     confidence: float  # smoothed probability of ``label``
-    probabilities: dict[str, float]
+    probabilities: Mapping[str, float]  # read-only
     since: float  # time at which this label became the mood
     track_id: int
 
@@ -183,7 +188,7 @@ class MoodTracker:
         self._mood = Mood(
             label=label,
             confidence=float(probs[index]),
-            probabilities={name: float(v) for name, v in zip(EMOTIONS, probs, strict=True)},
+            probabilities=MappingProxyType({name: float(v) for name, v in zip(EMOTIONS, probs, strict=True)}),
             since=since,
             track_id=main.id,
         )

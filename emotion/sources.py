@@ -3,6 +3,11 @@
 Files are read frame by frame with timestamps from the file's own clock, so a run is
 repeatable. A camera is read by a background thread that keeps only the newest frame: a
 slow consumer gets the latest picture instead of an ever-growing backlog.
+
+Ownership: a source is read and closed by one thread, its consumer's. Any other thread may
+only call :meth:`FrameSource.interrupt`, which wakes a waiting ``read()`` (it then returns
+None) and never touches the capture. A ``cv2.VideoCapture`` released by one thread while
+another is inside its ``read()`` aborts the process (FFmpeg's frame-thread assertions).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -18,24 +24,49 @@ import numpy as np
 from emotion.errors import MoodtunesError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+# Larger photos are decoded at a reduced size (JPEG) or refused (other formats): a 200 MP
+# picture would otherwise take 600 MB as BGR, and OpenCV's own limit is 1 Gpx (3 GB).
+MAX_IMAGE_PIXELS = 50_000_000
+JPEG_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+# A file whose header promises more frames than it delivers, by more than this share, is reported.
+TRUNCATION_TOLERANCE = 0.02
+
+Warn = Callable[[str], None]
 
 
 class SourceError(MoodtunesError):
     """A frame source cannot be opened or was lost."""
 
 
+class Frame(NamedTuple):
+    image: np.ndarray  # BGR, BGRA or gray uint8; read-only, nobody changes it after it is handed over
+    timestamp: float  # seconds on the source's own clock
+    independent: bool = False  # a separate photo: no history with the frame before it
+    name: str = ""  # the photo's file name (photos only)
+
+
+def _frozen(image: np.ndarray) -> np.ndarray:
+    image.flags.writeable = False
+    return image
+
+
 class FrameSource:
-    """Iterate ``(frame_bgr, timestamp_seconds)``; ``read()`` returns None at the end."""
+    """Iterate :class:`Frame`; ``read()`` returns None at the end or after ``interrupt()``."""
 
     name: str = ""
+    kind: str = "video"  # "camera", "video" or "photos"
     live: bool = False  # frames arrive in real time (a camera)
     fps: float = 30.0
+    skipped: int = 0  # unreadable files passed over (folders of photos)
 
-    def read(self) -> tuple[np.ndarray, float] | None:
+    def read(self) -> Frame | None:
         raise NotImplementedError
 
+    def interrupt(self) -> None:
+        """Make ``read()`` return None from now on. Safe from any thread."""
+
     def close(self) -> None:
-        pass
+        """Release the device or file. Only the thread that reads may call this."""
 
     def __iter__(self):
         while (item := self.read()) is not None:
@@ -49,8 +80,12 @@ class FrameSource:
 
 
 class VideoFileSource(FrameSource):
-    def __init__(self, path: Path, loop: bool = False) -> None:
+    kind = "video"
+
+    def __init__(self, path: Path, loop: bool = False, warn: Warn | None = None) -> None:
         self.name, self.path, self.loop = str(path), path, loop
+        self._warn = warn or (lambda message: None)
+        self._interrupted = threading.Event()
         self._cap = cv2.VideoCapture(str(path))
         ok, self._pending = self._cap.read() if self._cap.isOpened() else (False, None)
         if not ok or self._pending is None:
@@ -59,65 +94,148 @@ class VideoFileSource(FrameSource):
                               "use a common format (mp4, avi, mkv, jpg, png).")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 1000 else 30.0
+        self.frame_count = int(max(self._cap.get(cv2.CAP_PROP_FRAME_COUNT), 0))
         self._index = 0
         self._offset = 0.0  # time already played in earlier loops
+        self._reported_truncation = False
 
-    def read(self) -> tuple[np.ndarray, float] | None:
+    def read(self) -> Frame | None:
+        if self._interrupted.is_set():
+            return None
         frame, self._pending = self._pending, None
         if frame is None:
             ok, frame = self._cap.read()
-            if not ok and self.loop and self._index > 0:
+            if not ok:
+                self._check_truncation()
+                if not (self.loop and self._index > 0):
+                    return None
                 self._offset += self._index / self.fps
                 self._index = 0
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._cap.read()
-            if not ok:
-                return None
+                if not ok:
+                    return None
         t = self._offset + self._index / self.fps
         self._index += 1
-        return frame, t
+        return Frame(_frozen(frame), t)
+
+    def _check_truncation(self) -> None:
+        missing = self.frame_count - self._index
+        if not self._reported_truncation and missing > max(1, TRUNCATION_TOLERANCE * self.frame_count):
+            self._reported_truncation = True
+            self._warn(f"{self.path} ended after {self._index} of the {self.frame_count} frames its header "
+                       "announces: the file looks truncated (an interrupted download or recording?).")
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
 
     def close(self) -> None:
         self._cap.release()
 
 
-class ImageListSource(FrameSource):
-    """One image or a folder of images, one per ``1 / fps`` seconds of stream time."""
+def read_image(path: Path, warn: Warn | None = None) -> np.ndarray:
+    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable.
 
-    def __init__(self, paths: list[Path], name: str, loop: bool = False, fps: float = 1.0) -> None:
+    The size is read from the header first (Pillow reads only the header), so a huge photo
+    never gets decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does
+    that without the full-size buffer), other formats are refused.
+    """
+    pixels = _header_pixels(path)
+    if pixels is not None and pixels > MAX_IMAGE_PIXELS:
+        factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
+        is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+        if not is_jpeg or factor is None:
+            raise SourceError(f"{path} has {pixels / 1e6:.0f} megapixels, more than the {MAX_IMAGE_PIXELS // 10**6} "
+                              "that moodtunes reads; shrink it first (or save it as JPEG).")
+        frame = cv2.imread(str(path), JPEG_REDUCED_FLAGS[factor])
+        if frame is not None and warn is not None:
+            warn(f"{path} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
+    else:
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if frame is None:
+        raise SourceError(f"{path} is not an image that OpenCV can read; use jpg, png or bmp.")
+    if frame.dtype != np.uint8:  # 16-bit PNGs and the like
+        frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
+    return _frozen(frame)
+
+
+def _header_pixels(path: Path) -> int | None:
+    """Width x height from the file's header, or None when Pillow cannot tell."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:  # lazy: reads the header, not the pixels
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    return width * height
+
+
+class ImageListSource(FrameSource):
+    """One image or a folder of images, one per ``1 / fps`` seconds of stream time.
+
+    Each photo stands alone (``Frame.independent``). In a folder, an unreadable file is
+    skipped with a warning and counted in ``skipped``; a single unreadable file is an error.
+    """
+
+    kind = "photos"
+
+    def __init__(self, paths: list[Path], name: str, loop: bool = False, fps: float = 1.0,
+                 warn: Warn | None = None) -> None:
         if not paths:
             raise SourceError(f"No images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {name}.")
         self.paths, self.name, self.loop, self.fps = paths, name, loop, fps
+        self._warn = warn or (lambda message: None)
+        self._interrupted = threading.Event()
         self._index = 0
-        self._first = self._load(paths[0])  # fail now, not mid-run, when the first is bad
+        self.skipped = 0
+        self._bad: set[int] = set()
+        if len(paths) == 1:
+            self._first: np.ndarray | None = read_image(paths[0], self._warn)  # fail now, with its reason
+        else:
+            self._first = None
 
-    @staticmethod
-    def _load(path: Path) -> np.ndarray:
-        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if frame is None:
-            raise SourceError(f"{path} is not an image that OpenCV can read; use jpg, png or bmp.")
-        if frame.dtype != np.uint8:  # 16-bit PNGs and the like
-            frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
-        return frame
-
-    def read(self) -> tuple[np.ndarray, float] | None:
-        n = len(self.paths)
-        if self._index >= n and not self.loop:
+    def _load(self, i: int) -> np.ndarray | None:
+        if i in self._bad:
             return None
-        i = self._index % n
-        frame = self._first if i == 0 else self._load(self.paths[i])
-        t = self._index / self.fps
-        self._index += 1
-        return frame, t
+        try:
+            return read_image(self.paths[i], self._warn)
+        except SourceError as exc:
+            self._bad.add(i)
+            self.skipped += 1
+            self._warn(f"skipped {exc}")
+            return None
+
+    def read(self) -> Frame | None:
+        n = len(self.paths)
+        while not self._interrupted.is_set():
+            if self._index >= n and (not self.loop or len(self._bad) == n):
+                if len(self._bad) == n and n > 1:
+                    raise SourceError(f"None of the {n} images in {self.name} could be read.")
+                return None
+            i = self._index % n
+            t = self._index / self.fps
+            self._index += 1
+            frame = self._first if (i == 0 and self._first is not None) else self._load(i)
+            if frame is not None:
+                return Frame(frame, t, independent=True, name=self.paths[i].name)
+        return None
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
 
 
 class CameraSource(FrameSource):
     """A camera read on a background thread that always hands over the newest frame.
 
+    The background thread opens, reads and releases the capture; nothing else touches it.
     If the camera stops delivering, the thread reopens it every ``retry_interval`` seconds;
-    after ``reconnect_timeout`` seconds without a frame ``read()`` raises SourceError.
+    after ``reconnect_timeout`` seconds without a frame ``read()`` raises SourceError. A
+    driver whose ``read()`` never returns cannot hold up ``close()`` for more than
+    ``close_timeout``: the thread then releases the capture whenever the driver lets go.
     """
 
+    kind = "camera"
     live = True
 
     def __init__(
@@ -126,12 +244,14 @@ class CameraSource(FrameSource):
         open_timeout: float = 5.0,
         reconnect_timeout: float = 10.0,
         retry_interval: float = 1.0,
+        close_timeout: float = 0.5,
         capture_factory: Callable[[], cv2.VideoCapture] | None = None,
     ) -> None:
         self.name = f"camera {index}"
         self.index = index
         self.reconnect_timeout = reconnect_timeout
         self.retry_interval = retry_interval
+        self.close_timeout = close_timeout
         self._open = capture_factory or (lambda: cv2.VideoCapture(index))
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
@@ -155,31 +275,33 @@ class CameraSource(FrameSource):
     def _run(self) -> None:
         cap = None
         last_frame_time = time.monotonic()
-        while not self._stop.is_set():
-            if cap is None:
-                cap = self._open()
-                if not cap.isOpened():
-                    cap.release()
-                    cap = None
-                    if self._lost_for(last_frame_time):
-                        return
-                    self._stop.wait(self.retry_interval)
+        try:
+            while not self._stop.is_set():
+                if cap is None:
+                    cap = self._open()
+                    if not cap.isOpened():
+                        cap.release()
+                        cap = None
+                        if self._lost_for(last_frame_time):
+                            return
+                        self._stop.wait(self.retry_interval)
+                        continue
+                ok, frame = cap.read()
+                if ok and frame is not None and frame.size:
+                    last_frame_time = time.monotonic()
+                    with self._cond:
+                        self._frame, self._stamp = _frozen(frame), last_frame_time
+                        self._seq += 1
+                        self._cond.notify_all()
                     continue
-            ok, frame = cap.read()
-            if ok and frame is not None and frame.size:
-                last_frame_time = time.monotonic()
-                with self._cond:
-                    self._frame, self._stamp = frame, last_frame_time
-                    self._seq += 1
-                    self._cond.notify_all()
-                continue
-            cap.release()  # lost: reopen on the next turn
-            cap = None
-            if self._lost_for(last_frame_time):
-                return
-            self._stop.wait(self.retry_interval)
-        if cap is not None:
-            cap.release()
+                cap.release()  # lost: reopen on the next turn
+                cap = None
+                if self._lost_for(last_frame_time):
+                    return
+                self._stop.wait(self.retry_interval)
+        finally:
+            if cap is not None:
+                cap.release()
 
     def _lost_for(self, last_frame_time: float) -> bool:
         if time.monotonic() - last_frame_time < self.reconnect_timeout:
@@ -190,7 +312,7 @@ class CameraSource(FrameSource):
             self._cond.notify_all()
         return True
 
-    def read(self) -> tuple[np.ndarray, float] | None:
+    def read(self) -> Frame | None:
         with self._cond:
             self._cond.wait_for(lambda: self._seq > self._taken or self._error is not None or self._stop.is_set(),
                                 timeout=self.reconnect_timeout + 2 * self.retry_interval)
@@ -198,30 +320,37 @@ class CameraSource(FrameSource):
                 return None
             if self._seq > self._taken:
                 self._taken = self._seq
-                return self._frame, self._stamp
+                return Frame(self._frame, self._stamp)
             raise SourceError(
                 f"{self._error or f'camera {self.index} stopped sending frames'}. Reconnect it and restart, "
                 "or pick another with --camera N."
             )
 
-    def close(self) -> None:
+    def interrupt(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+
+    def close(self) -> None:
+        self.interrupt()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=self.close_timeout)
 
 
-def open_source(source: str | int | Path, loop: bool = False) -> FrameSource:
-    """A camera index (0, "1"), a video file, an image file or a folder of images."""
+def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None = None) -> FrameSource:
+    """A camera index (0, "1"), a video file, an image file or a folder of images.
+
+    ``warn`` receives one line for each thing worth telling that does not stop the run (a
+    skipped photo, a truncated video, a huge photo read at reduced size).
+    """
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
         return CameraSource(int(source))
     path = Path(source)
     if not path.exists():
         raise SourceError(f"Source not found: {path}. Pass a video, an image, a folder of images or a camera index.")
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        return ImageListSource(images, str(path), loop=loop)
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        return ImageListSource(images, str(path), loop=loop, warn=warn)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return ImageListSource([path], str(path), loop=loop)
-    return VideoFileSource(path, loop=loop)
+        return ImageListSource([path], str(path), loop=loop, warn=warn)
+    return VideoFileSource(path, loop=loop, warn=warn)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -34,7 +36,7 @@ NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
 @dataclass
 class Options:
     source: str | None = None  # file/folder instead of the camera
-    camera: int = 0
+    camera: int | None = None  # None: the camera chosen last time, else 0
     loop: bool = False
     checkpoint: str | None = None
     device: str = "auto"
@@ -80,13 +82,13 @@ class VideoView(QWidget):
             font.setBold(True)
             painter.setFont(font)
             analysis = self.frame.analysis
-            for track in analysis.tracks:
-                x, y, w, h = track.box
+            for face in analysis.faces:  # frozen snapshots: box, label and confidence of this very frame
+                x, y, w, h = face.box
                 rect = QRectF(target.x() + x * scale, target.y() + y * scale, w * scale, h * scale)
-                colour = QColor(STYLES[track.label].colour)
+                colour = QColor(STYLES[face.label].colour)
                 painter.setPen(QPen(colour, 3))
                 painter.drawRect(rect)
-                text = f"{track.label} {track.confidence:.0%}"
+                text = f"{face.label} {face.confidence:.0%}"
                 metrics = painter.fontMetrics()
                 tag = QRectF(rect.x(), rect.y() - metrics.height() - 6, metrics.horizontalAdvance(text) + 12,
                              metrics.height() + 6)
@@ -96,7 +98,8 @@ class VideoView(QWidget):
                 painter.setPen(QColor("#000"))
                 painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
             if not analysis.faces and not self.message:
-                self._banner(painter, "No face found - look at the camera")
+                self._banner(painter, "No face found in this photo" if analysis.photo
+                             else "No face found - look at the camera")
         if self.message:
             self._banner(painter, self.message)
         painter.end()
@@ -154,8 +157,7 @@ class MoodPanel(QWidget):
         analysis = frame.analysis
         mood = analysis.mood
         probabilities = mood.probabilities if mood else (
-            {n: float(v) for n, v in zip(EMOTIONS, analysis.tracks[0].probabilities, strict=True)}
-            if analysis.tracks else {n: 0.0 for n in EMOTIONS})
+            analysis.faces[0].probabilities if analysis.faces else dict.fromkeys(EMOTIONS, 0.0))
         for name, bar in self.bars.items():
             bar.setValue(round(100 * probabilities[name]))
         if mood is None:
@@ -204,8 +206,14 @@ class MainWindow(QMainWindow):
         row.addWidget(self.view, 1)
         row.addWidget(self.panel)
         self.setCentralWidget(central)
+        # Notices (why Haar, Paused, a skipped photo, ...) on the left, where they have room; the
+        # engine line on the right. QStatusBar.showMessage would be squeezed out by the engine line.
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.statusBar().addWidget(self.notice, 1)
         self.status = QLabel()
-        self.statusBar().addPermanentWidget(self.status, 1)
+        self.statusBar().addPermanentWidget(self.status)
+        self._notice_timer = QTimer(self, singleShot=True, timeout=self.notice.clear)
 
         self.playlist_worker = PlaylistWorker(make_playlist, open_url)
         self.playlist_worker.progress.connect(lambda text: self.panel.show_playlist_text(html.escape(text)))
@@ -273,9 +281,11 @@ class MainWindow(QMainWindow):
             self.resize(1100, 640)
         strategy = self.settings.value("playlist/strategy", "match")
         self.strategy_actions.get(strategy, self.strategy_actions["match"]).setChecked(True)
-        if self.options.source is None:
-            self.options.camera = int(self.settings.value("video/camera", self.options.camera))
-        self.camera_actions.get(self.options.camera, self.camera_actions[0]).setChecked(True)
+        if self.options.camera is None:  # --camera N on the command line wins over the remembered one
+            self.options.camera = int(self.settings.value("video/camera", 0))
+        action = self.camera_actions.get(self.options.camera)
+        if action is not None:
+            action.setChecked(True)
         self.camera_group.setEnabled(self.options.source is None)
 
     def _save_settings(self) -> None:
@@ -291,21 +301,41 @@ class MainWindow(QMainWindow):
         self.view.setFocus()
         options = self.options
         source = options.source if options.source is not None else options.camera
-        self.worker = AnalysisWorker(lambda: open_source(source, loop=options.loop),
+        self.worker = AnalysisWorker(lambda warn: open_source(source, loop=options.loop, warn=warn),
                                      lambda: EmotionPipeline(self._make_recognizer()))
         self.worker.ready.connect(self._engine_ready)
         self.worker.frame_ready.connect(self._show_latest)
         self.worker.failed.connect(self._engine_failed)
-        self.worker.finished.connect(lambda: self.view.show_message("End of the video. Use --loop to replay it."))
+        self.worker.warning.connect(self._warn)
+        self.worker.finished.connect(self._source_ended)
         self.worker.set_paused(self.pause_action.isChecked())
         self.worker.start()
+
+    def show_notice(self, text: str, timeout_ms: int = 0) -> None:
+        """A message in the status bar; it stays until replaced, or for ``timeout_ms``."""
+        self.notice.setText(text)
+        if timeout_ms:
+            self._notice_timer.start(timeout_ms)
+        else:
+            self._notice_timer.stop()
+
+    def _warn(self, message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+        self.show_notice(message, 15000)
 
     def _engine_ready(self, info: EngineInfo) -> None:
         detector = info.detector + (" (YuNet unavailable)" if info.note else "")
         self.engine_text = f"{info.device} · {detector} · {info.checkpoint} · {info.source}"
         self.status.setText(self.engine_text)
         if info.note:
-            self.statusBar().showMessage(info.note, 15000)
+            self._warn(info.note)
+
+    def _source_ended(self, kind: str) -> None:
+        if kind == "photos":  # the last photo stays on screen as a still, with its analysis
+            if self.options.source and Path(self.options.source).is_dir():
+                self.show_notice("That was the last photo in the folder.")
+        else:
+            self.view.show_message("End of the video. Use --loop to replay it.")
 
     def _engine_failed(self, message: str) -> None:
         self.view.show_message(message)
@@ -318,15 +348,13 @@ class MainWindow(QMainWindow):
         self.latest = frame
         self.view.show_frame(frame)
         self.panel.show_analysis(frame)
-        self.status.setText(f"{frame.fps:.1f} fps · {self.engine_text}")
+        rate = f"photo {frame.analysis.photo}" if frame.fps is None else f"{frame.fps:.1f} fps"
+        self.status.setText(f"{rate} · {self.engine_text}")
 
     def set_paused(self, paused: bool) -> None:
         if self.worker is not None:
             self.worker.set_paused(paused)
-        if paused:
-            self.statusBar().showMessage("Paused - press Space to resume")
-        else:
-            self.statusBar().clearMessage()
+        self.show_notice("Paused - press Space to resume" if paused else "")
 
     def choose_camera(self, index: int) -> None:
         if self.options.source is not None or (index == self.options.camera and self.worker is not None):
@@ -342,7 +370,7 @@ class MainWindow(QMainWindow):
     # --- playlists ----------------------------------------------------------------------
     def make_playlist(self) -> None:
         if self.playlist_worker.busy:
-            self.statusBar().showMessage("Already making a playlist...", 3000)
+            self.show_notice("Already making a playlist...", 4000)
             return
         mood = self.latest.analysis.mood if self.latest else None
         if mood is None:

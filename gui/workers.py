@@ -1,7 +1,9 @@
 """Background work for the window: capture + inference, and playlist making.
 
-Neither ever runs on the GUI thread. The analysis worker keeps only its newest result:
-if the window is busy, older frames are dropped instead of queueing up.
+Neither ever runs on the GUI thread. The analysis worker owns its source: it opens, reads
+and closes it on its own thread, and hands the window frozen snapshots (a QImage copy and a
+:class:`FrameAnalysis`). It keeps only its newest result: if the window is busy, older
+frames are dropped instead of queueing up.
 """
 
 from __future__ import annotations
@@ -20,23 +22,24 @@ from PySide6.QtGui import QImage
 from emotion.errors import MoodtunesError
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.preprocess import to_bgr
-from emotion.sources import FrameSource
+from emotion.sources import FrameSource, Warn
 
 
-@dataclass
+@dataclass(frozen=True)
 class ViewFrame:
-    image: QImage  # the frame as RGB, ready to paint
-    analysis: FrameAnalysis
-    fps: float  # processed frames per second, smoothed
+    image: QImage  # the frame as RGB, ready to paint; no other thread holds it
+    analysis: FrameAnalysis  # frozen
+    fps: float | None  # processed frames per second, smoothed; None for photos
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngineInfo:
     device: str
     detector: str
     note: str  # why the detector is not the one asked for, or ""
     checkpoint: str
     source: str
+    source_kind: str  # "camera", "video" or "photos"
 
 
 def to_qimage(frame: np.ndarray) -> QImage:
@@ -51,9 +54,11 @@ class AnalysisWorker(QObject):
     ready = Signal(object)  # EngineInfo, once the model and the source are open
     frame_ready = Signal()  # a new ViewFrame waits in take_latest()
     failed = Signal(str)  # a one-line problem (no camera, bad checkpoint, lost camera, ...)
-    finished = Signal()  # a file source ended
+    warning = Signal(str)  # a one-line note that does not stop the run (a skipped photo, a truncated video)
+    finished = Signal(str)  # the source ended; its kind ("video" or "photos")
 
-    def __init__(self, open_source: Callable[[], FrameSource], make_pipeline: Callable[[], EmotionPipeline]) -> None:
+    def __init__(self, open_source: Callable[[Warn], FrameSource],
+                 make_pipeline: Callable[[], EmotionPipeline]) -> None:
         super().__init__()
         self._open_source = open_source
         self._make_pipeline = make_pipeline
@@ -74,32 +79,42 @@ class AnalysisWorker(QObject):
     def paused(self) -> bool:
         return self._paused.is_set()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def take_latest(self) -> ViewFrame | None:
         with self._lock:
             latest, self._latest = self._latest, None
         return latest
 
     def stop(self, timeout: float = 1.0) -> bool:
-        """Stop, release the source and join the thread; True if it ended in time."""
+        """Ask the thread to end and wait up to ``timeout`` s; True if it ended in time.
+
+        Only signals: the worker thread itself closes its source, after its last read.
+        """
         self._stop.set()
         source = self._source
         if source is not None:
-            source.close()  # wakes a camera read that is waiting for a frame
-        if self._thread.is_alive():
+            source.interrupt()  # wakes a read that waits for a camera frame
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        source = None
         try:
             pipeline = self._make_pipeline()
-            self._source = self._open_source()
             if self._stop.is_set():
-                self._source.close()
+                return
+            source = self._open_source(self.warning.emit)
+            self._source = source
+            if self._stop.is_set():
                 return
             recognizer = pipeline.recognizer
             self.ready.emit(EngineInfo(str(recognizer.device), recognizer.detector.name, recognizer.detector.note,
-                                       recognizer.checkpoint_path.name, self._source.name))
-            self._loop(pipeline, self._source)
+                                       recognizer.checkpoint_path.name, source.name, source.kind))
+            self._loop(pipeline, source)
         except MoodtunesError as exc:
             if not self._stop.is_set():
                 self.failed.emit(str(exc))
@@ -107,8 +122,8 @@ class AnalysisWorker(QObject):
             traceback.print_exc()
             self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
         finally:
-            if self._source is not None:
-                self._source.close()
+            if source is not None:
+                source.close()
 
     def _loop(self, pipeline: EmotionPipeline, source: FrameSource) -> None:
         fps = 0.0
@@ -121,23 +136,23 @@ class AnalysisWorker(QObject):
                 continue
             item = source.read()
             if item is None:
-                self.finished.emit()
+                if not self._stop.is_set():
+                    self.finished.emit(source.kind)
                 return
-            frame, t = item
             if not source.live:  # play files at their own speed, not as fast as possible
                 now = time.monotonic()
                 if started_wall is None:
-                    started_wall, started_media = now, t
-                delay = (t - started_media) - (now - started_wall)
+                    started_wall, started_media = now, item.timestamp
+                delay = (item.timestamp - started_media) - (now - started_wall)
                 if delay > 0 and self._stop.wait(delay):
                     return
-            analysis = pipeline.process(frame, t)
+            analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name)
             now = time.monotonic()
             if last is not None:
                 instant = 1.0 / max(now - last, 1e-6)
                 fps = instant if fps == 0 else 0.9 * fps + 0.1 * instant
             last = now
-            view = ViewFrame(to_qimage(frame), analysis, fps)
+            view = ViewFrame(to_qimage(item.image), analysis, None if source.kind == "photos" else fps)
             with self._lock:
                 self._latest = view
             self.frame_ready.emit()

@@ -16,13 +16,13 @@ def test_video_frames_and_timestamps(face_video):
         assert isinstance(source, VideoFileSource) and source.fps == pytest.approx(15)
         items = list(source)
     assert len(items) == 30
-    assert [round(t, 4) for _, t in items[:3]] == [0.0, round(1 / 15, 4), round(2 / 15, 4)]
-    assert items[0][0].shape == (480, 640, 3)
+    assert [round(f.timestamp, 4) for f in items[:3]] == [0.0, round(1 / 15, 4), round(2 / 15, 4)]
+    assert items[0].image.shape == (480, 640, 3) and not items[0].image.flags.writeable
 
 
 def test_video_loops_with_increasing_time(face_video):
     with open_source(face_video, loop=True) as source:
-        stamps = [source.read()[1] for _ in range(45)]
+        stamps = [source.read().timestamp for _ in range(45)]
     assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
 
 
@@ -38,7 +38,7 @@ def test_image_and_folder_sources(tmp_path, astronaut_bgr):
 
 def test_16_bit_and_gray_images_are_read(tmp_path):
     cv2.imwrite(str(tmp_path / "deep.png"), np.full((40, 40), 40000, np.uint16))
-    frame, _ = open_source(tmp_path / "deep.png").read()
+    frame = open_source(tmp_path / "deep.png").read().image
     assert frame.dtype == np.uint8 and frame.shape == (40, 40)
 
 
@@ -68,7 +68,7 @@ def test_camera_hands_over_the_newest_frame(face_video):
         first = camera.read()
         time.sleep(0.3)
         second = camera.read()
-        assert second[1] > first[1]
+        assert second.timestamp > first.timestamp
         assert camera._seq - camera._taken == 0  # nothing queued behind what we just got
     finally:
         camera.close()

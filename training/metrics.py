@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from emotion.classes import EMOTIONS
+from emotion.errors import MoodtunesError
+
+
+class PlotUnavailable(MoodtunesError):
+    """matplotlib is not installed: metrics still print, the PNG is skipped."""
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = len(EMOTIONS)) -> np.ndarray:
@@ -17,8 +22,13 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def summarize(labels: np.ndarray, predictions: np.ndarray) -> dict:
-    """n, accuracy, macro F1, per-class recall and the confusion matrix, JSON-ready."""
-    cm = confusion_matrix(labels, predictions)
+    """n, accuracy, macro F1, balanced accuracy, per-class recall and the confusion matrix, JSON-ready."""
+    return summarize_confusion(confusion_matrix(labels, predictions))
+
+
+def summarize_confusion(cm: np.ndarray) -> dict:
+    """The metrics of :func:`summarize` from a confusion matrix (rows = true class)."""
+    cm = np.asarray(cm, dtype=np.int64)
     true_counts = cm.sum(1)
     predicted_counts = cm.sum(0)
     hits = np.diag(cm)
@@ -27,10 +37,12 @@ def summarize(labels: np.ndarray, predictions: np.ndarray) -> dict:
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(len(hits)), where=denom > 0)
     present = true_counts > 0  # macro F1 over the classes that occur in the split
+    n = int(cm.sum())
     return {
-        "n": int(len(labels)),
-        "accuracy": float(hits.sum() / max(len(labels), 1)),
+        "n": n,
+        "accuracy": float(hits.sum() / max(n, 1)),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "per_class_recall": {name: float(r) for name, r in zip(EMOTIONS, recall, strict=True)},
         "confusion_matrix": cm.tolist(),
     }
@@ -38,7 +50,11 @@ def summarize(labels: np.ndarray, predictions: np.ndarray) -> dict:
 
 def _pyplot():
     """matplotlib's pyplot on the file-only Agg backend (imported late: only plots need it)."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise PlotUnavailable("matplotlib is not installed, so no PNG was written; "
+                              "install it with pip install 'moodtunes[train]'") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
