@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal on CPython 3.12+: a lost reference is harmless")
+@pytest.mark.skipif(sys.version_info >= (3, 12),
+                    reason="None is immortal on CPython 3.12+: a lost reference is harmless")
 def test_widget_updates_keep_the_reference_count_of_none(qapp):
     label, bar, widget = QLabel(), QProgressBar(), QWidget()
     before = sys.getrefcount(None)

@@ -506,7 +506,8 @@ def train(args: argparse.Namespace) -> Path:
             break
     if master:
         if end_epoch < args.epochs and stale_epochs < args.early_stop:
-            print(f"stopped after epoch {end_epoch}; continue with: python -m training.train --resume {out / 'last.pt'}")
+            print(f"stopped after epoch {end_epoch}; continue with: "
+                  f"python -m training.train --resume {out / 'last.pt'}")
         print(f"best validation accuracy {100 * best_acc:.2f}%; weights in {out / 'best.pt'}")
     if distributed:
         dist.destroy_process_group()
