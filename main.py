@@ -65,9 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="no window: print one JSON line per frame and a summary")
     mode.add_argument("--benchmark", action="store_true",
                       help="no window: process as fast as possible, print only the summary")
-    p.add_argument("--checkpoint", help="emotion model (default: the shipped FER+ model)")
+    p.add_argument("--checkpoint", help="emotion model: .onnx (run by OpenCV) or .pt (run by torch); "
+                                        "default: the shipped FER+ model")
     p.add_argument("--device", default="auto", type=device_arg,
                    help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--backend", choices=("auto", "opencv", "torch"), default="auto",
+                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU")
     p.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto",
                    help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
     p.add_argument("--face-model", help="YuNet .onnx file to use instead of the downloaded one")
@@ -109,7 +112,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from emotion.sources import open_source
 
     recognizer = EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                                   face_model=args.face_model)
+                                   face_model=args.face_model, backend=args.backend)
     if recognizer.detector.note:
         warn(recognizer.detector.note)
     pipeline = EmotionPipeline(recognizer)
@@ -155,8 +158,9 @@ def run_headless(args: argparse.Namespace) -> int:
         "latency_ms": stats.summary(),
         "classify_ms_per_face": round(stats.total("classify_ms") / faces_total, 3) if faces_total else None,
         "detector": recognizer.detector.name,
-        "device": str(recognizer.device),
-        "precision": str(recognizer.dtype).removeprefix("torch."),
+        "backend": recognizer.backend,
+        "device": recognizer.device,
+        "precision": recognizer.precision,
         "checkpoint": str(recognizer.checkpoint_path),
         "peak_rss_mb": peak_rss_mb(),
     }

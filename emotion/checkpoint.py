@@ -24,15 +24,11 @@ import torch
 
 from emotion.atomic import atomic_write
 from emotion.classes import EMOTIONS
-from emotion.errors import MoodtunesError
+from emotion.errors import CheckpointError
 from emotion.model import CustomDeepEmotionNet
 
 FORMAT = "moodtunes-emotion-checkpoint"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(MoodtunesError):
-    """The checkpoint is missing, damaged or does not fit this version of moodtunes."""
 
 
 @dataclass

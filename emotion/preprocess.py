@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from emotion.errors import MoodtunesError
 
@@ -116,8 +115,13 @@ def resize_faces(faces: Sequence[np.ndarray], size: int) -> np.ndarray:
     return out
 
 
-def normalize(faces: torch.Tensor, mean: float = FER_MEAN, std: float = FER_STD) -> torch.Tensor:
-    """uint8 faces (N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W), zero mean, unit std."""
+def normalize(faces, mean: float = FER_MEAN, std: float = FER_STD):
+    """uint8 faces (N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W), zero mean, unit std.
+
+    One function for training (torch tensors) and the app (NumPy arrays), so both see exactly
+    the same numbers.
+    """
     if faces.ndim == 3:
-        faces = faces.unsqueeze(1)
-    return (faces.float() / 255.0 - mean) / std
+        faces = faces[:, None]
+    faces = faces.astype(np.float32) if isinstance(faces, np.ndarray) else faces.float()
+    return (faces / 255.0 - mean) / std

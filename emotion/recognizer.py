@@ -9,17 +9,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-import torch
 
-from checkpoints import shipped
-from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
+from emotion.classifier import open_classifier
 from emotion.detection import Detection, FaceDetector, create_detector
-from emotion.device import inference_dtype, resolve_device
-from emotion.model import fuse_batchnorm
-from emotion.preprocess import crop_face, eye_angle, normalize, resize_faces, to_gray
-
-DEFAULT_CHECKPOINT = shipped("emotion_ferplus.pt")
+from emotion.preprocess import crop_face, eye_angle, resize_faces, to_gray
 
 
 @dataclass(frozen=True)
@@ -51,9 +45,13 @@ class FaceResult:
 class EmotionRecognizer:
     """Detect faces and classify their emotion.
 
-    >>> recognizer = EmotionRecognizer()              # shipped model, best device, YuNet or Haar
+    >>> recognizer = EmotionRecognizer()              # shipped model, best backend, YuNet or Haar
     >>> for face in recognizer.analyze(frame_bgr):
     ...     print(face.box, face.label, face.confidence)
+
+    ``backend``: auto (torch on a GPU, OpenCV's DNN module on the CPU), opencv or torch; see
+    :mod:`emotion.classifier`. Creating one changes no process-wide setting: thread counts are
+    the application's choice (see ``main.configure_threads``).
     """
 
     def __init__(
@@ -63,19 +61,32 @@ class EmotionRecognizer:
         detector: str | FaceDetector = "auto",
         face_model: str | Path | None = None,
         align: bool = True,
-        dtype: torch.dtype | None = None,
+        backend: str = "auto",
     ) -> None:
-        self.device = resolve_device(device)
-        self.checkpoint_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-        ckpt = load_checkpoint(self.checkpoint_path)
-        self.input_size, self.mean, self.std = ckpt.input_size, ckpt.mean, ckpt.std
-        self.metadata = ckpt.metadata
+        self.classifier = open_classifier(checkpoint, device, backend)
+        self.input_size = self.classifier.input_size
         self.align = align
-        self.dtype = dtype or inference_dtype(self.device)
-        model = fuse_batchnorm(ckpt.model)
-        # Channels-last layout picks oneDNN's fast convolutions on the CPU.
-        self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last).eval()
         self.detector = create_detector(detector, face_model) if isinstance(detector, str) else detector
+
+    @property
+    def backend(self) -> str:
+        return self.classifier.backend
+
+    @property
+    def device(self) -> str:
+        return self.classifier.device
+
+    @property
+    def precision(self) -> str:
+        return self.classifier.precision
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.classifier.path
+
+    @property
+    def metadata(self) -> dict:
+        return self.classifier.metadata
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a gray, BGR or BGRA frame."""
@@ -90,15 +101,9 @@ class EmotionRecognizer:
             for d in detections
         ]
 
-    @torch.inference_mode()
     def classify(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
         """Emotion probabilities (N, 7) for face crops of any size, in one batch."""
-        if len(face_crops) == 0:
-            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        faces = torch.from_numpy(resize_faces(face_crops, self.input_size))
-        x = normalize(faces, self.mean, self.std).to(self.device, self.dtype)
-        logits = self.model(x.contiguous(memory_format=torch.channels_last))
-        return logits.float().softmax(1).cpu().numpy()
+        return self.classifier(resize_faces(face_crops, self.input_size))
 
     def results(self, detections: Sequence[Detection], probabilities: np.ndarray) -> list[FaceResult]:
         out = []

@@ -55,7 +55,8 @@ class FrameSource:
 
     name: str = ""
     kind: str = "video"  # "camera", "video" or "photos"
-    live: bool = False  # frames arrive in real time (a camera)
+    # A viewer should show each frame at its timestamp (files, photos); a camera paces itself.
+    paced: bool = True
     fps: float = 30.0
     skipped: int = 0  # unreadable files passed over (folders of photos)
 
@@ -80,10 +81,12 @@ class FrameSource:
 
 
 class VideoFileSource(FrameSource):
+    """A video file. ``paced=False`` asks viewers to show it as fast as it can be analysed."""
+
     kind = "video"
 
-    def __init__(self, path: Path, loop: bool = False, warn: Warn | None = None) -> None:
-        self.name, self.path, self.loop = str(path), path, loop
+    def __init__(self, path: Path, loop: bool = False, warn: Warn | None = None, paced: bool = True) -> None:
+        self.name, self.path, self.loop, self.paced = str(path), path, loop, paced
         self._warn = warn or (lambda message: None)
         self._interrupted = threading.Event()
         self._cap = cv2.VideoCapture(str(path))
@@ -236,7 +239,7 @@ class CameraSource(FrameSource):
     """
 
     kind = "camera"
-    live = True
+    paced = False
 
     def __init__(
         self,

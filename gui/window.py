@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from emotion.classes import EMOTIONS, STYLES
 from emotion.pipeline import EmotionPipeline
 from emotion.recognizer import EmotionRecognizer
-from emotion.sources import open_source
+from emotion.sources import FrameSource, Warn, open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
 
 CAMERA_CHOICES = range(4)
@@ -40,6 +40,7 @@ class Options:
     loop: bool = False
     checkpoint: str | None = None
     device: str = "auto"
+    backend: str = "auto"
     detector: str = "auto"
     face_model: str | None = None
 
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
         make_playlist: Callable | None = None,
         open_url: Callable[[str], object] | None = None,
         make_recognizer: Callable[[], EmotionRecognizer] | None = None,
+        make_source: Callable[[Warn], FrameSource] | None = None,
     ) -> None:
         super().__init__()
         self.options = options
@@ -192,8 +194,10 @@ class MainWindow(QMainWindow):
             import webbrowser
 
             open_url = webbrowser.open
+        self._make_source = make_source
         self._make_recognizer = make_recognizer or (lambda: EmotionRecognizer(
-            options.checkpoint, device=options.device, detector=options.detector, face_model=options.face_model))
+            options.checkpoint, device=options.device, detector=options.detector, face_model=options.face_model,
+            backend=options.backend))
         self.worker: AnalysisWorker | None = None
         self.latest: ViewFrame | None = None
         self.engine_text = ""
@@ -301,8 +305,8 @@ class MainWindow(QMainWindow):
         self.view.setFocus()
         options = self.options
         source = options.source if options.source is not None else options.camera
-        self.worker = AnalysisWorker(lambda warn: open_source(source, loop=options.loop, warn=warn),
-                                     lambda: EmotionPipeline(self._make_recognizer()))
+        make_source = self._make_source or (lambda warn: open_source(source, loop=options.loop, warn=warn))
+        self.worker = AnalysisWorker(make_source, lambda: EmotionPipeline(self._make_recognizer()))
         self.worker.ready.connect(self._engine_ready)
         self.worker.frame_ready.connect(self._show_latest)
         self.worker.failed.connect(self._engine_failed)
@@ -325,7 +329,7 @@ class MainWindow(QMainWindow):
 
     def _engine_ready(self, info: EngineInfo) -> None:
         detector = info.detector + (" (YuNet unavailable)" if info.note else "")
-        self.engine_text = f"{info.device} · {detector} · {info.checkpoint} · {info.source}"
+        self.engine_text = f"{info.device} ({info.backend}) · {detector} · {info.checkpoint} · {info.source}"
         self.status.setText(self.engine_text)
         if info.note:
             self._warn(info.note)

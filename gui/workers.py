@@ -35,6 +35,7 @@ class ViewFrame:
 @dataclass(frozen=True)
 class EngineInfo:
     device: str
+    backend: str  # "opencv" or "torch"
     detector: str
     note: str  # why the detector is not the one asked for, or ""
     checkpoint: str
@@ -112,7 +113,8 @@ class AnalysisWorker(QObject):
             if self._stop.is_set():
                 return
             recognizer = pipeline.recognizer
-            self.ready.emit(EngineInfo(str(recognizer.device), recognizer.detector.name, recognizer.detector.note,
+            self.ready.emit(EngineInfo(recognizer.device, recognizer.backend, recognizer.detector.name,
+                                       recognizer.detector.note,
                                        recognizer.checkpoint_path.name, source.name, source.kind))
             self._loop(pipeline, source)
         except MoodtunesError as exc:
@@ -139,7 +141,7 @@ class AnalysisWorker(QObject):
                 if not self._stop.is_set():
                     self.finished.emit(source.kind)
                 return
-            if not source.live:  # play files at their own speed, not as fast as possible
+            if source.paced:  # play files at their own speed, not as fast as possible
                 now = time.monotonic()
                 if started_wall is None:
                     started_wall, started_media = now, item.timestamp

@@ -30,12 +30,14 @@ def face_scene(face_bgr: np.ndarray, dx: int = 60, size=(640, 480), face_side: i
     return canvas
 
 
-def write_face_clip(path: Path, frames: int = 300, fps: float = 30) -> Path:
+def write_face_clip(path: Path, frames: int = 300, fps: float = 30, size: tuple[int, int] = (640, 480)) -> Path:
     """An MJPG clip of the astronaut drifting left and right; one face in every frame."""
     portrait = astronaut()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    scale = size[0] / 640
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     for i in range(frames):
-        writer.write(face_scene(portrait, dx=int(140 + 80 * np.sin(i / 5))))
+        dx = int(scale * (140 + 80 * np.sin(i / 5)))
+        writer.write(face_scene(portrait, dx=dx, size=size, face_side=int(360 * scale)))
     writer.release()
     return path
 

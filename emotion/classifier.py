@@ -1,0 +1,244 @@
+"""The emotion network behind one small interface, on the backend that suits the machine.
+
+- OpenCV's DNN module runs the ONNX export of a checkpoint on the CPU: the same numbers as
+  PyTorch (to ~1e-5), about as fast for one face, and no torch import, which costs seconds
+  and hundreds of MB (over 600 MB with the CUDA build that PyPI gives by default).
+- torch runs the ``.pt`` checkpoint on CUDA, Apple's MPS, or the CPU when asked.
+
+``open_classifier`` picks: ``auto`` uses torch when a GPU is there and OpenCV otherwise.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import json
+import platform
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from checkpoints import shipped
+from emotion.classes import EMOTIONS
+from emotion.device import device_name
+from emotion.errors import CheckpointError, MoodtunesError
+from emotion.preprocess import normalize
+
+BACKENDS = ("auto", "opencv", "torch")
+DEFAULT_MODEL = "emotion_ferplus"
+ONNX_FORMAT = "moodtunes-emotion-onnx"
+
+
+class Classifier(Protocol):
+    path: Path
+    backend: str  # "opencv" or "torch"
+    device: str  # "cpu", "cuda:0", "mps"
+    precision: str  # "float32", "bfloat16", "float16"
+    input_size: int
+    metadata: dict
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 7) in EMOTIONS order for uint8 gray faces (N, input_size, input_size)."""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX model, read straight from its protobuf bytes.
+
+    A dozen lines instead of the onnx package (15 MB and protobuf, a third of a second at
+    start-up) to read four strings: ModelProto field 14 holds key (1) / value (2) pairs, and
+    every other top-level field (the 9 MB graph included) is skipped by its length.
+    """
+    data = memoryview(Path(path).read_bytes())
+    props: dict[str, str] = {}
+    for field, value in _protobuf_fields(data):
+        if field == 14 and isinstance(value, memoryview):
+            entry = dict(_protobuf_fields(value))
+            props[bytes(entry.get(1, b"")).decode()] = bytes(entry.get(2, b"")).decode()
+    return props
+
+
+def _protobuf_fields(data: memoryview):
+    i = 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+        elif wire == 2:
+            length, i = _varint(data, i)
+            value, i = data[i : i + length], i + length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = data[i : i + size], i + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if i > len(data):
+            raise ValueError("truncated protobuf")
+        yield field, value
+
+
+def _varint(data: memoryview, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data):
+            raise ValueError("truncated protobuf")
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+
+
+class OpenCVClassifier:
+    """An ONNX model written by ``python -m training.export``, run by OpenCV's DNN module on the CPU."""
+
+    backend = "opencv"
+    device = "cpu"
+    precision = "float32"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"Model not found: {self.path}. Pass --checkpoint with a .onnx file written by "
+                                  "`python -m training.export`, or leave it out to use the shipped default.")
+        try:
+            props = read_onnx_metadata(self.path)
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{self.path} is not a readable ONNX model ({exc}).") from exc
+        if props.get("format") != ONNX_FORMAT:
+            raise CheckpointError(f"{self.path} is not a moodtunes emotion model (no moodtunes metadata); "
+                                  "export one with `python -m training.export`.")
+        try:
+            classes = tuple(json.loads(props["classes"]))
+            self.input_size = int(props["input_size"])
+            norm = json.loads(props["normalization"])
+            self.mean, self.std = float(norm["mean"]), float(norm["std"])
+            self.metadata = json.loads(props.get("checkpoint_metadata", "{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{self.path}: its moodtunes metadata is incomplete ({exc}); export it again.") \
+                from exc
+        if classes != EMOTIONS:
+            raise CheckpointError(f"{self.path} predicts {', '.join(classes)}; moodtunes needs {', '.join(EMOTIONS)} "
+                                  "in that order. Use a matching model.")
+        if not self.std > 0:
+            raise CheckpointError(f"{self.path}: normalization std must be positive; export it again.")
+        try:
+            self._net = cv2.dnn.readNetFromONNX(str(self.path))
+            self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+            self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+            outputs = self._forward(np.zeros((1, self.input_size, self.input_size), np.uint8)).shape
+        except cv2.error as exc:
+            raise CheckpointError(f"{self.path} cannot be run by OpenCV's DNN module "
+                                  f"({str(exc).strip().splitlines()[-1][:160]}).") from exc
+        if outputs != (1, len(classes)):
+            raise CheckpointError(f"{self.path}: the network gives {outputs[1:]} outputs for {len(classes)} named "
+                                  "classes; the file is inconsistent. Export it again.")
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        self._net.setInput(normalize(faces, self.mean, self.std))
+        return self._net.forward()
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        return softmax(self._forward(faces)).astype(np.float32)
+
+
+class TorchClassifier:
+    """A ``.pt`` checkpoint run by PyTorch: BatchNorm folded, channels-last, half precision where it pays."""
+
+    backend = "torch"
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        import torch
+
+        from emotion.checkpoint import load_checkpoint
+        from emotion.device import inference_dtype, resolve_device
+        from emotion.model import fuse_batchnorm
+
+        self._torch = torch
+        self.path = Path(path)
+        ckpt = load_checkpoint(self.path)
+        self._device = resolve_device(device)
+        self._dtype = inference_dtype(self._device)
+        self.device, self.precision = str(self._device), str(self._dtype).removeprefix("torch.")
+        self.input_size, self.mean, self.std, self.metadata = ckpt.input_size, ckpt.mean, ckpt.std, ckpt.metadata
+        # Channels-last layout picks oneDNN's fast convolutions on the CPU.
+        self._model = fuse_batchnorm(ckpt.model).to(self._device, self._dtype).to(
+            memory_format=torch.channels_last).eval()
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        with torch.inference_mode():
+            x = normalize(torch.from_numpy(np.ascontiguousarray(faces)).to(self._device), self.mean, self.std)
+            x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
+            return self._model(x).float().softmax(1).cpu().numpy()
+
+
+@cache
+def gpu_probably_available() -> bool:
+    """Whether torch would find a GPU here, told without importing torch.
+
+    NVIDIA: the driver's libcuda answers cuInit and counts devices in milliseconds. Apple
+    silicon: MPS. Only then is torch imported to decide for sure.
+    """
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    name = ctypes.util.find_library("cuda") or ("nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1")
+    try:
+        cuda = ctypes.CDLL(name)
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except (OSError, AttributeError):
+        return False
+
+
+def choose_backend(backend: str, device: str, checkpoint: str | Path | None) -> str:
+    """``opencv`` or ``torch`` for this request (see the module's docstring)."""
+    if backend not in BACKENDS:
+        raise MoodtunesError(f"Unknown backend {backend!r}: use one of {', '.join(BACKENDS)}.")
+    device_name(device)
+    suffix = Path(checkpoint).suffix.lower() if checkpoint else ""
+    on_cpu = device in ("auto", "cpu")
+    if backend == "torch" and suffix == ".onnx":
+        raise MoodtunesError(f"The torch backend runs .pt checkpoints, not {checkpoint}; use --backend opencv.")
+    if backend == "opencv" or suffix == ".onnx":
+        if not on_cpu:
+            raise MoodtunesError(f"ONNX models run on the CPU through OpenCV; use a .pt checkpoint and --backend torch "
+                                 f"for --device {device}.")
+        if suffix == ".pt":
+            raise MoodtunesError(f"The OpenCV backend runs .onnx models; export {checkpoint} with "
+                                 f"`python -m training.export --checkpoint {checkpoint}`, or use --backend torch.")
+        return "opencv"
+    if backend == "torch" or suffix == ".pt" or not on_cpu:
+        return "torch"  # a training checkpoint runs in torch, as it was trained
+    if device == "auto" and gpu_probably_available():
+        from emotion.device import resolve_device
+
+        return "torch" if resolve_device("auto").type != "cpu" else "opencv"
+    return "opencv"
+
+
+def open_classifier(checkpoint: str | Path | None = None, device: str = "auto", backend: str = "auto") -> Classifier:
+    """The emotion classifier for ``checkpoint`` (default: the shipped FER+ model) on the best backend."""
+    chosen = choose_backend(backend, device, checkpoint)
+    if chosen == "opencv":
+        return OpenCVClassifier(checkpoint or shipped(f"{DEFAULT_MODEL}.onnx"))
+    return TorchClassifier(checkpoint or shipped(f"{DEFAULT_MODEL}.pt"), device)

@@ -1,0 +1,103 @@
+"""Export a checkpoint to ONNX for OpenCV's DNN module (the app's CPU backend), and check it.
+
+    python -m training.export --checkpoint checkpoints/emotion_ferplus.pt --out checkpoints/emotion_ferplus.onnx
+
+The ONNX file carries what the app needs to use it (class names, input size, normalisation)
+and where it came from (the checkpoint's name, SHA-256 and metadata) in its metadata_props.
+BatchNorm is folded into the convolutions first; the batch dimension stays dynamic. After
+writing, OpenCV loads the file and must agree with PyTorch on random faces, or the export
+fails. Needs the `onnx` and `onnxscript` packages (pip install 'moodtunes[train]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from emotion.checkpoint import load_checkpoint
+from emotion.classifier import ONNX_FORMAT, OpenCVClassifier
+from emotion.errors import MoodtunesError
+from emotion.model import fuse_batchnorm
+
+ONNX_FORMAT_VERSION = "1"
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write ``out`` (atomically) from ``checkpoint`` and verify it in OpenCV; returns ``out``."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    ckpt = load_checkpoint(checkpoint)
+    model = fuse_batchnorm(ckpt.model).eval()
+    example = torch.zeros(2, 1, ckpt.input_size, ckpt.input_size)
+    try:
+        program = torch.onnx.export(
+            model, (example,), dynamo=True, input_names=["face"], output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("faces", min=1, max=1024)},), verbose=False,
+        )
+    except ImportError as exc:
+        raise MoodtunesError(f"ONNX export needs the onnx and onnxscript packages ({exc}); "
+                             "pip install 'moodtunes[train]'.") from exc
+    program.model.metadata_props.update({
+        "format": ONNX_FORMAT,
+        "format_version": ONNX_FORMAT_VERSION,
+        "classes": json.dumps(list(ckpt.classes)),
+        "input_size": str(ckpt.input_size),
+        "normalization": json.dumps({"mean": ckpt.mean, "std": ckpt.std}),
+        "input": f"face: float32 (N, 1, {ckpt.input_size}, {ckpt.input_size}), gray / 255, minus mean, over std",
+        "output": "logits: float32 (N, classes); softmax gives the probabilities",
+        "source_checkpoint": checkpoint.name,
+        "source_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+        "checkpoint_metadata": json.dumps(ckpt.metadata),
+    })
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written next to the target, checked, then renamed: a failed export never replaces a good file.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
+        candidate = Path(tmp) / out.name
+        program.save(str(candidate), external_data=False)
+        verify(model, candidate, ckpt.input_size)
+        candidate.replace(out)
+    return out
+
+
+def verify(model: torch.nn.Module, onnx_path: Path, input_size: int, n: int = 64) -> float:
+    """Largest logit difference between PyTorch and OpenCV on ``n`` random faces; raises if large."""
+    classifier = OpenCVClassifier(onnx_path)
+    faces = np.random.default_rng(0).integers(0, 256, (n, input_size, input_size), dtype=np.uint8)
+    with torch.inference_mode():
+        x = (torch.from_numpy(faces).float().unsqueeze(1) / 255.0 - classifier.mean) / classifier.std
+        expected = model(x).numpy()
+    net = cv2.dnn.readNetFromONNX(str(onnx_path))
+    net.setInput(x.numpy())
+    difference = float(np.abs(net.forward() - expected).max())
+    if difference > 1e-3:
+        raise MoodtunesError(f"OpenCV disagrees with PyTorch on {onnx_path.name} (max logit difference "
+                             f"{difference:.2g}); the export is not usable.")
+    return difference
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.split("\n")[1:]))
+    p.add_argument("--checkpoint", required=True, help="a .pt written by python -m training.train")
+    p.add_argument("--out", help="the .onnx to write (default: next to the checkpoint, same name)")
+    args = p.parse_args(argv)
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
+    try:
+        export_onnx(args.checkpoint, out)
+    except MoodtunesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"onnx": str(out), "checkpoint": args.checkpoint, "bytes": out.stat().st_size}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
