@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 import cv2
@@ -167,7 +168,17 @@ class LatencyStats:
 
 
 def peak_rss_mb() -> float | None:
-    """Peak resident memory of this process in MB (None where the OS does not say)."""
+    """Peak resident memory of this process in MB (None where the OS does not say).
+
+    Linux: VmHWM, the high-water mark of this program's own address space. ru_maxrss would
+    also count the parent's memory when this process was started by fork + exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows

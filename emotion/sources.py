@@ -12,8 +12,11 @@ another is inside its ``read()`` aborts the process (FFmpeg's frame-thread asser
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -148,8 +151,9 @@ def read_image(path: Path, warn: Warn | None = None) -> np.ndarray:
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
         is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
         if not is_jpeg or factor is None:
-            raise SourceError(f"{path} has {pixels / 1e6:.0f} megapixels, more than the {MAX_IMAGE_PIXELS // 10**6} "
-                              "that moodtunes reads; shrink it first (or save it as JPEG).")
+            size = f"{pixels / 1e6:.0f} megapixels" if math.isfinite(pixels) else "hundreds of megapixels"
+            raise SourceError(f"{path} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
+                              "shrink it first (or save it as JPEG).")
         frame = cv2.imread(str(path), JPEG_REDUCED_FLAGS[factor])
         if frame is not None and warn is not None:
             warn(f"{path} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
@@ -162,14 +166,19 @@ def read_image(path: Path, warn: Warn | None = None) -> np.ndarray:
     return _frozen(frame)
 
 
-def _header_pixels(path: Path) -> int | None:
-    """Width x height from the file's header, or None when Pillow cannot tell."""
+def _header_pixels(path: Path) -> float | None:
+    """Width x height from the file's header (inf: more than Pillow opens), or None when Pillow cannot tell."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:  # lazy: reads the header, not the pixels
-            width, height = image.size
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # lazy: reads the header, not the pixels
+                width, height = image.size
+    except Image.DecompressionBombError as exc:  # Pillow refuses to open over ~179 MP, and says how many
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return float(found.group(1)) if found else math.inf
+    except (OSError, UnidentifiedImageError, ValueError):
         return None
     return width * height
 
