@@ -163,7 +163,13 @@ class TorchClassifier:
     backend = "torch"
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
-        import torch
+        try:
+            import torch
+        except ImportError as exc:
+            raise MoodtunesError(
+                f"{'A .pt checkpoint' if str(path).endswith('.pt') else f'--device {device}'} needs PyTorch, which "
+                "is not installed: pip install 'moodtunes[gpu]' (or run an .onnx model on the CPU)."
+            ) from exc
 
         from emotion.checkpoint import load_checkpoint
         from emotion.device import inference_dtype, resolve_device

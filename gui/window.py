@@ -210,13 +210,17 @@ class MainWindow(QMainWindow):
         row.addWidget(self.view, 1)
         row.addWidget(self.panel)
         self.setCentralWidget(central)
-        # Notices (why Haar, Paused, a skipped photo, ...) on the left, where they have room; the
-        # engine line on the right. QStatusBar.showMessage would be squeezed out by the engine line.
+        # Notices (why Haar, Paused, a skipped photo, ...) on the left, always at full length; the
+        # engine line takes what is left on the right (clipped, whole in its tooltip).
+        # QStatusBar.showMessage would be squeezed out by the engine line instead.
         self.notice = QLabel()
         self.notice.setObjectName("notice")
-        self.statusBar().addWidget(self.notice, 1)
+        self.notice.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        self.statusBar().addWidget(self.notice)
         self.status = QLabel()
-        self.statusBar().addPermanentWidget(self.status)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.statusBar().addPermanentWidget(self.status, 1)
         self._notice_timer = QTimer(self, singleShot=True, timeout=self.notice.clear)
 
         self.playlist_worker = PlaylistWorker(make_playlist, open_url)
@@ -331,6 +335,7 @@ class MainWindow(QMainWindow):
         detector = info.detector + (" (YuNet unavailable)" if info.note else "")
         self.engine_text = f"{info.device} ({info.backend}) · {detector} · {info.checkpoint} · {info.source}"
         self.status.setText(self.engine_text)
+        self.status.setToolTip(self.engine_text)
         if info.note:
             self._warn(info.note)
 

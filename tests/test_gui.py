@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
+import cv2
 import pytest
 from conftest import SHIPPED_CHECKPOINT
 from fake_spotify import consent_in_browser
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
 
+from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
 from gui.window import MainWindow, Options
 
@@ -18,8 +21,10 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "moodtunes.ini"), QSettings.Format.IniFormat)
 
 
-def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, **options):
-    window = MainWindow(Options(source=str(source), loop=True, detector="haar", **options), settings,
+def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, make_playlist=None,
+                **options):
+    options = {"loop": True, "detector": "haar", **options}
+    window = MainWindow(Options(source=str(source), **options), settings, make_playlist=make_playlist,
                         open_url=open_url, make_recognizer=make_recognizer)
     qtbot.addWidget(window)
     with qtbot.waitActive(window):  # shortcuts act in the active window, as for a user's keystrokes
@@ -168,3 +173,76 @@ def test_choosing_another_camera_reopens_and_is_remembered(qtbot, settings):
     again = MainWindow(Options(detector="haar"), settings)
     qtbot.addWidget(again)
     assert again.options.camera == 1 and again.camera_actions[1].isChecked()
+
+
+def test_camera_on_the_command_line_wins_over_the_remembered_one(qtbot, settings):
+    settings.setValue("video/camera", 2)
+    told = MainWindow(Options(camera=1, detector="haar"), settings)
+    qtbot.addWidget(told)
+    assert told.options.camera == 1 and told.camera_actions[1].isChecked()
+    remembered = MainWindow(Options(detector="haar"), settings)
+    qtbot.addWidget(remembered)
+    assert remembered.options.camera == 2 and remembered.camera_actions[2].isChecked()
+
+
+def notice_is_visible(window, text: str) -> bool:
+    notice = window.notice
+    return (text in notice.text() and notice.isVisible()
+            and notice.width() >= notice.fontMetrics().horizontalAdvance(notice.text()))
+
+
+def test_status_messages_are_visible(qtbot, settings, face_video, capfd):
+    release = threading.Event()
+
+    def slow_playlist(*args, **kwargs):  # Spotify taking its time
+        release.wait(10)
+        raise MoodtunesError("stopped by the test")
+
+    # detector auto: YuNet cannot be downloaded in tests, so the window must say why it uses Haar.
+    window = open_window(qtbot, settings, face_video, detector="auto", make_playlist=slow_playlist)
+    wait_for_mood(qtbot, window)
+    assert notice_is_visible(window, "YuNet unavailable")
+    assert "warning: YuNet unavailable" in capfd.readouterr().err  # as the README says: on stderr too
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert notice_is_visible(window, "Paused")
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.notice.text() == ""
+    window.make_playlist()
+    window.make_playlist()
+    assert notice_is_visible(window, "Already making a playlist")
+    release.set()
+
+
+def test_a_still_photo_shows_as_a_still(qtbot, settings, tmp_path, astronaut_bgr):
+    from clips import face_scene
+
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    window = open_window(qtbot, settings, photo, loop=False)
+    window.worker.finished.connect(lambda kind: setattr(window, "_ended", kind))
+    qtbot.waitUntil(lambda: getattr(window, "_ended", None) == "photos", timeout=20000)
+    qtbot.wait(100)
+    assert window.latest is not None and window.latest.analysis.faces
+    assert window.view.message == ""  # no "End of the video" banner over the face
+    assert "fps" not in window.status.text() and "photo me.jpg" in window.status.text()
+    assert window.panel.mood_label.text() == "Happy"  # a photo has a mood at once: P works on it
+
+
+def test_a_folder_of_photos_restarts_tracks_and_mood_per_photo(qtbot, settings, tmp_path, astronaut_bgr):
+    from clips import face_scene
+
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), face_scene(astronaut_bgr))
+    window = open_window(qtbot, settings, tmp_path, loop=False)
+    seen = {}
+    window.worker.frame_ready.connect(lambda: None)
+
+    def record():
+        if window.latest is not None:
+            seen[window.latest.analysis.photo] = window.latest.analysis
+        return len(seen) == 2
+
+    qtbot.waitUntil(record, timeout=30000)
+    a, b = seen["a.png"], seen["b.png"]
+    assert a.faces[0].track_id != b.faces[0].track_id  # the same place, yet another photo
+    assert b.mood.since == b.timestamp  # the mood started with this photo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -278,3 +279,116 @@ def test_ferplus_split_sizes():
     for split, kept, labelled in (("train", 27922, 26775), ("val", 3489, 3370), ("test", 3492, 3344)):
         data = load_dataset("ferplus", FERPLUS_ZIP, split)
         assert (len(data), len(data.labelled())) == (kept, labelled)
+
+
+def fer_csv_of(path, n_train: int = 140, n_eval: int = 28):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for usage, n in (("Training", n_train), ("PublicTest", n_eval), ("PrivateTest", n_eval)):
+            for i in range(n):
+                w.writerow([i % 7, " ".join(map(str, pattern(i % 7, i).ravel())), usage])
+    return path
+
+
+def strings_in(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, str):
+        yield value
+
+
+ABSOLUTE_PATH = re.compile(r"(^|[\s=])(/[^\s/]+/|[A-Za-z]:\\)")
+
+
+def test_torchrun_trains_on_two_cpu_processes_as_one_run(tmp_path):
+    data = fer_csv_of(tmp_path / "fer.csv")
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "training.train"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run([*torchrun, "--dataset", "fer2013", "--data", str(data), "--out", str(out), "--epochs", "2",
+                            "--stop-after", "1", "--ema", "0.9", *TINY_MODEL], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run([*torchrun, "--resume", str(out / "last.pt")], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from" in second.stdout and second.stdout.count("resumed from") == 1  # rank 0 alone speaks
+    rows = list(csv.DictReader((out / "log.csv").read_text().splitlines()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # one writer: one row per epoch
+    best = load_checkpoint(out / "best.pt")
+    assert not any(k.startswith("module.") for k in best.model.state_dict())
+    assert best.metadata["val_metrics"]["n"] == 28  # both ranks' halves of the validation split, added up
+    assert best.metadata["command"].startswith("torchrun --nproc_per_node 2 -m training.train")
+    assert best.metadata["device"] == "2 x cpu"
+    from emotion.recognizer import EmotionRecognizer
+
+    faces = [pattern(3, 1)] * 2
+    assert EmotionRecognizer(out / "best.pt", device="cpu", detector="haar").classify(faces).shape == (2, 7)
+
+
+def test_distillation_ema_mixing_and_corruption_train_and_record_portable_paths(tmp_path, tiny_checkpoint):
+    data = fer_csv_of(tmp_path / "fer.csv")
+    out = tmp_path / "student"
+    train("--dataset", "fer2013", "--data", str(data.resolve()), "--out", str(out.resolve()), "--epochs", "1",
+          "--teacher", str(tiny_checkpoint), "--distill", "0.7", "--temperature", "2", "--ema", "0.9", "--mixup", "0.2",
+          "--cutmix", "1.0", "--corrupt", "0.5")
+    best = load_checkpoint(out / "best.pt")
+    assert best.metadata["args"]["teacher"] and best.metadata["args"]["corrupt"] == 0.5
+    for text in strings_in(best.metadata):
+        assert not ABSOLUTE_PATH.search(text), f"absolute path in the checkpoint's metadata: {text}"
+
+
+@pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
+def test_shipped_checkpoints_name_no_absolute_paths(name):
+    from emotion.classifier import read_onnx_metadata
+
+    pt = load_checkpoint(ROOT / "checkpoints" / f"{name}.pt").metadata
+    onnx = read_onnx_metadata(ROOT / "checkpoints" / f"{name}.onnx")
+    for text in [*strings_in(pt), *strings_in(json.loads(onnx["checkpoint_metadata"]))]:
+        assert not ABSOLUTE_PATH.search(text), f"{name}: {text}"
+
+
+@pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
+def test_each_onnx_twin_is_its_checkpoint(name):
+    """The .onnx next to each shipped .pt was exported from exactly that file and predicts the same."""
+    import hashlib
+
+    from emotion.classifier import OpenCVClassifier, read_onnx_metadata
+
+    pt_path, onnx_path = ROOT / "checkpoints" / f"{name}.pt", ROOT / "checkpoints" / f"{name}.onnx"
+    meta = read_onnx_metadata(onnx_path)
+    assert meta["source_sha256"] == hashlib.sha256(pt_path.read_bytes()).hexdigest(), \
+        f"{onnx_path.name} is stale: python -m training.export --checkpoint {pt_path.relative_to(ROOT)}"
+    assert json.loads(meta["classes"]) == list(EMOTIONS) and int(meta["input_size"]) == 48
+    if FERPLUS_ZIP.exists():
+        faces = load_dataset("ferplus", FERPLUS_ZIP, "test").labelled().images
+    else:
+        faces = np.random.default_rng(0).integers(0, 256, (512, 48, 48), dtype=np.uint8)
+    ckpt = load_checkpoint(pt_path)
+    reference = predict_probabilities(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu"))
+    opencv = OpenCVClassifier(onnx_path)
+    twin = np.concatenate([opencv(faces[i : i + 512]) for i in range(0, len(faces), 512)])
+    agreement = (twin.argmax(1) == reference.argmax(1)).mean()
+    assert agreement >= 0.999, f"top-1 agreement {agreement:.4%}"
+    assert np.abs(twin - reference).max() < 1e-3
+
+
+def test_export_refuses_nothing_good_and_writes_atomically(tmp_path, tiny_checkpoint):
+    from emotion.classifier import read_onnx_metadata
+    from training.export import main as export_main
+
+    out = tmp_path / "m.onnx"
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    meta = read_onnx_metadata(out)
+    assert json.loads(meta["normalization"]) == {"mean": FER_MEAN, "std": FER_STD}
+    good = out.read_bytes()
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    assert export_main(["--checkpoint", str(bad), "--out", str(out)]) == 2
+    assert out.read_bytes() == good  # a failed export leaves the last good file alone
