@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -152,6 +153,24 @@ class MoodPanel(QWidget):
         self.playlist_label.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # P, Q and Space must reach the window
         layout.addSpacing(12)
         layout.addWidget(self.playlist_label)
+
+        # While Spotify's sign-in waits: its link (for when no browser opened) and a way out.
+        self.sign_in_box = QWidget()
+        box = QVBoxLayout(self.sign_in_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.sign_in_link = QLabel()
+        self.sign_in_link.setWordWrap(True)
+        self.sign_in_link.setTextFormat(Qt.TextFormat.RichText)
+        self.sign_in_link.setOpenExternalLinks(True)
+        self.sign_in_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                  | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.sign_in_link.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # click, select, Ctrl+C
+        self.cancel_button = QPushButton("Cancel sign-in")
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        box.addWidget(self.sign_in_link)
+        box.addWidget(self.cancel_button)
+        self.sign_in_box.hide()
+        layout.addWidget(self.sign_in_box)
         layout.addStretch(1)
 
     def show_analysis(self, frame: ViewFrame) -> None:
@@ -172,6 +191,15 @@ class MoodPanel(QWidget):
 
     def show_playlist_text(self, text: str) -> None:
         self.playlist_label.setText(text)
+
+    def show_sign_in(self, url: str | None) -> None:
+        """The sign-in link and Cancel while Spotify's sign-in waits; ``None`` hides them."""
+        if url is None:
+            self.sign_in_box.hide()
+            return
+        self.sign_in_link.setText(f"If no browser opened, open this link to sign in to Spotify:<br>"
+                                  f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+        self.sign_in_box.show()
 
 
 class MainWindow(QMainWindow):
@@ -225,8 +253,10 @@ class MainWindow(QMainWindow):
 
         self.playlist_worker = PlaylistWorker(make_playlist, open_url)
         self.playlist_worker.progress.connect(lambda text: self.panel.show_playlist_text(html.escape(text)))
+        self.playlist_worker.sign_in_link.connect(self.panel.show_sign_in)
         self.playlist_worker.done.connect(self._playlist_done)
         self.playlist_worker.failed.connect(self._playlist_failed)
+        self.panel.cancel_button.clicked.connect(lambda: self.playlist_worker.cancel(timeout=0))
         self._build_actions()
         self._restore_settings()
 
@@ -390,6 +420,7 @@ class MainWindow(QMainWindow):
         self.playlist_worker.start(mood.label, mood.confidence, self.strategy)
 
     def _playlist_done(self, result) -> None:
+        self.panel.show_sign_in(None)
         self.panel.show_playlist_text(
             f"<b>{html.escape(result.name)}</b><br>{result.track_count} tracks · "
             f'<a href="{html.escape(result.url)}">open in Spotify</a>'
@@ -397,6 +428,7 @@ class MainWindow(QMainWindow):
         )
 
     def _playlist_failed(self, message: str, fallback_url: str) -> None:
+        self.panel.show_sign_in(None)
         text = html.escape(message)
         if fallback_url:
             text += f'<br><br><a href="{html.escape(fallback_url)}">Search Spotify for this mood</a> meanwhile.'

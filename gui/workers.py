@@ -164,6 +164,7 @@ class PlaylistWorker(QObject):
     """Runs make_playlist (sign-in, searches, creation) on a thread of its own."""
 
     progress = Signal(str)
+    sign_in_link = Signal(str)  # Spotify's sign-in page, shown while the sign-in waits
     done = Signal(object)  # PlaylistResult
     failed = Signal(str, str)  # message, fallback URL ("" if none)
 
@@ -195,7 +196,7 @@ class PlaylistWorker(QObject):
 
         try:
             result = self._make(emotion, confidence, strategy, progress=self.progress.emit, cancel=self._cancel,
-                                open_url=self._open_url)
+                                open_url=self._open_url, show_link=self.sign_in_link.emit, again="press P")
         except NotConfigured as exc:
             self.failed.emit(str(exc), web_search_url(emotion))
         except MoodtunesError as exc:

@@ -4,7 +4,9 @@ The builder asks a :class:`TrackSearch` (the Spotify client, or anything with th
 method) for tracks page by page (Spotify allows at most 10 per page since 2026), interleaves
 the profile's queries for variety, drops duplicates (same track id, or same main artist and
 title: remasters, live cuts and re-releases), allows at most ``max_per_artist`` tracks per
-artist, and is deterministic for a given seed.
+artist, and is deterministic for a given seed. When the profile's queries (often genre
+filters, which return little in some markets) leave the playlist short, its plain-keyword
+fallback queries fill it up.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ class Track:
         return f"{', '.join(self.artists)} - {self.name}"
 
 
+@dataclass(frozen=True)
+class SearchPage:
+    tracks: list[Track]  # the usable tracks of the page
+    raw_count: int  # items Spotify returned, unusable (null) ones included: what paging goes by
+    total: int | None = None  # all results of the query, when Spotify said
+
+    def is_last(self, offset: int, limit: int) -> bool:
+        return self.raw_count < limit or (self.total is not None and offset + self.raw_count >= self.total)
+
+
 class TrackSearch(Protocol):
-    def search_tracks(self, query: str, limit: int, offset: int) -> list[Track]: ...
+    def search_tracks(self, query: str, limit: int, offset: int) -> SearchPage: ...
 
 
 def normalized_title(title: str) -> str:
@@ -95,9 +107,9 @@ def build_playlist(
         taste = [f'artist:"{name}" {profile.keyword}' for name in taste_artists]
         if taste:
             _fill(picker, search, taste, len(picker.tracks) + round(count * taste_share), rng, 1)
-        queries = list(profile.queries)
-        rng.shuffle(queries)
-        _fill(picker, search, queries, goal, rng, max_pages)
+        for queries in (list(profile.queries), list(profile.fallback_queries)):
+            rng.shuffle(queries)
+            _fill(picker, search, queries, goal, rng, max_pages)
     return picker.tracks[:size]
 
 
@@ -117,9 +129,9 @@ def _fill(picker: _Picker, search: TrackSearch, queries: list[str], goal: int, r
                 continue
             page = pages[query].pop(0)
             results = search.search_tracks(query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-            if len(results) < PAGE_SIZE:  # the results end on this page
+            if results.is_last(page * PAGE_SIZE, PAGE_SIZE):  # no later page has anything
                 pages[query] = [p for p in pages[query] if p < page]
-            for track in results:
+            for track in results.tracks:
                 if len(picker.tracks) >= goal:
                     return
                 picker.add(track)

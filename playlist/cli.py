@@ -1,4 +1,4 @@
-"""`python main.py playlist --mood happy [--strategy lift] [--dry-run]`."""
+"""`moodtunes playlist --mood happy [--strategy lift] [--dry-run] [--new]`."""
 
 from __future__ import annotations
 
@@ -15,39 +15,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="match",
                         help="match the mood (default) or start there and lift it")
     parser.add_argument("--dry-run", action="store_true", help="print the tracks, create nothing")
+    parser.add_argument("--new", action="store_true",
+                        help="make a new playlist even if one was made for this mood in the last 15 minutes")
     parser.add_argument("--size", type=int, help="number of tracks (default: the profile's, 25)")
     parser.add_argument("--seed", type=int, help="same seed, same playlist (default: a new one each time)")
     parser.add_argument("--no-taste", action="store_true", help="do not blend in your favourite artists")
-    parser.add_argument("--no-open", action="store_true", help="do not open the browser (sign-in link is printed)")
+    parser.add_argument("--no-open", action="store_true", help="do not open the browser (links are printed)")
 
 
 def run(args: argparse.Namespace) -> int:
     from playlist.make import make_playlist, web_search_url
     from playlist.spotify import NotConfigured
 
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     def open_url(url: str) -> None:
-        if args.no_open:
-            print(f"open: {url}", file=sys.stderr)
-        else:
+        if not args.no_open:
             webbrowser.open(url)
 
     try:
         result = make_playlist(
-            args.mood, strategy=args.strategy, dry_run=args.dry_run, seed=args.seed, size=args.size,
-            use_taste=not args.no_taste, progress=lambda m: print(m, file=sys.stderr), open_url=open_url,
+            args.mood, strategy=args.strategy, dry_run=args.dry_run, new=args.new, seed=args.seed, size=args.size,
+            use_taste=not args.no_taste, progress=say, open_url=open_url,
+            show_link=lambda url: say(f"If no browser opens, open this link to sign in to Spotify: {url}"),
+            again="run this command again", new_hint=" (add --new to make another now)",
         )
     except NotConfigured as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        url = web_search_url(args.mood)
-        print(f"Meanwhile, here is Spotify's web search for {args.mood} music: {url}", file=sys.stderr)
-        open_url(url)
+        if args.dry_run:  # a dry run searches Spotify too, and searching needs a sign-in
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: {exc} Meanwhile, Spotify's web search for {args.mood} music: {web_search_url(args.mood)}",
+                  file=sys.stderr)
         return 2
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}")
     for i, track in enumerate(result.tracks, 1):
         print(f"{i:2d}. {track}")
-    if result.url:
-        print(f"Created {result.name} with {result.track_count} tracks: {result.url}")
-    else:
+    if result.url is None:
         print(f"Dry run: {result.name} would get these {len(result.tracks)} tracks.")
+    elif result.reused:
+        print(f"{result.name} ({result.track_count} tracks): {result.url}")
+    else:
+        print(f"Created {result.name} with {result.track_count} of {len(result.tracks)} tracks: {result.url}")
     return 0

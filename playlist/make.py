@@ -1,7 +1,15 @@
-"""From a mood to a playlist in the user's Spotify account: the one call the app makes."""
+"""From a mood to a playlist in the user's Spotify account: the one call the app makes.
+
+Once a playlist exists, the result always carries its name and link, with what went wrong
+after it ("created, 0 of 25 tracks added: ..."). Asking again for the same mood and strategy
+within REUSE_MINUTES does not make a duplicate: it reuses that playlist, and first adds the
+tracks that a failure left out.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 import time
@@ -9,7 +17,9 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from emotion.atomic import atomic_write
 from playlist.builder import Track, build_playlist
 from playlist.profiles import load_profiles
 from playlist.spotify import SignInRequired, SpotifyAuth, SpotifyClient, SpotifyError, load_config
@@ -18,14 +28,18 @@ from playlist.spotify import SignInRequired, SpotifyAuth, SpotifyClient, Spotify
 # reports errors itself, once, and never lets a token reach a log.
 logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 
+REUSE_MINUTES = 15
+RECENT_FILENAME = "recent_playlists.json"
+
 
 @dataclass
 class PlaylistResult:
     name: str
     tracks: list[Track]
     url: str | None = None  # None for a dry run
-    track_count: int = 0
+    track_count: int = 0  # what the playlist holds: the tracks Spotify accepted
     notes: list[str] = field(default_factory=list)
+    reused: bool = False  # the playlist made a few minutes ago for the same mood
 
 
 def playlist_name(emotion: str, when: datetime) -> str:
@@ -39,9 +53,43 @@ def playlist_description(emotion: str, confidence: float | None, strategy: str) 
 
 
 def web_search_url(emotion: str) -> str:
-    """Spotify's web search for the mood's first query: the fallback without credentials."""
-    query = load_profiles()[emotion].queries[0]
-    return "https://open.spotify.com/search/" + urllib.parse.quote(query)
+    """Spotify's web search for the mood's first plain query: the fallback without credentials."""
+    profile = load_profiles()[emotion]
+    return "https://open.spotify.com/search/" + urllib.parse.quote((profile.fallback_queries or profile.queries)[0])
+
+
+class RecentPlaylists:
+    """Playlists made in the last minutes, per mood and strategy, in the config folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def find(self, emotion: str, strategy: str, now: float) -> dict | None:
+        entry = self._read().get(f"{emotion}/{strategy}")
+        if not isinstance(entry, dict) or not all(k in entry for k in ("id", "url", "name", "created", "tracks")):
+            return None
+        return entry if 0 <= now - float(entry["created"]) < REUSE_MINUTES * 60 else None
+
+    def remember(self, emotion: str, strategy: str, entry: dict) -> None:
+        data = self._read()
+        data[f"{emotion}/{strategy}"] = entry
+        with contextlib.suppress(OSError):  # only the duplicate check is lost; the playlist itself is fine
+            atomic_write(self.path, json.dumps(data).encode("utf-8"), mode=0o600)
+
+
+def _stored(track: Track) -> list:
+    return [track.id, track.uri, track.name, list(track.artists), track.url]
+
+
+def _restored(item: list) -> Track:
+    return Track(item[0], item[1], item[2], tuple(item[3]), item[4])
 
 
 def make_playlist(
@@ -50,26 +98,49 @@ def make_playlist(
     strategy: str = "match",
     *,
     dry_run: bool = False,
+    new: bool = False,
     seed: int | None = None,
     size: int | None = None,
     use_taste: bool = True,
     progress: Callable[[str], None] = lambda message: None,
     cancel: threading.Event | None = None,
     open_url: Callable[[str], object] | None = None,
+    show_link: Callable[[str], object] | None = None,
+    again: str = "try again",
+    new_hint: str = "",
 ) -> PlaylistResult:
     """Sign in if needed, pick tracks for ``emotion``, create the playlist and open it.
 
-    Raises NotConfigured (with the setup steps) when there is no Spotify client id, and
-    other SpotifyError subclasses with a one-line reason for everything that can go wrong.
+    Raises NotConfigured (with the setup steps) when there is no Spotify client id, and other
+    SpotifyError subclasses with a one-line reason while nothing has been created yet. ``again``
+    names how the user retries in this front end; ``new`` skips the reuse of a recent playlist.
     """
     profiles = load_profiles()
     config = load_config()
-    auth = SpotifyAuth(config, open_browser=open_url)
+    recent = RecentPlaylists(config.config_dir / RECENT_FILENAME)
+    auth = SpotifyAuth(config, open_browser=open_url, show_link=show_link, again=again)
     if not auth.signed_in:
         progress("Sign in to Spotify in your browser...")
         auth.sign_in(cancel=cancel)
     client = SpotifyClient(auth)
     notes: list[str] = []
+
+    previous = None if dry_run or new else recent.find(emotion, strategy, time.time())
+    if previous is not None:
+        result = _reuse(previous, client, emotion, strategy, recent, progress, again, new_hint)
+    else:
+        result = _create(profiles, client, emotion, confidence, strategy, recent, dry_run, seed, size, use_taste,
+                         progress, again, notes)
+    if auth.cache.problem:
+        result.notes.append(auth.cache.problem)
+    if result.url and open_url is not None:
+        open_url(result.url)
+    return result
+
+
+def _create(profiles, client: SpotifyClient, emotion: str, confidence: float | None, strategy: str,
+            recent: RecentPlaylists, dry_run: bool, seed: int | None, size: int | None, use_taste: bool,
+            progress: Callable[[str], None], again: str, notes: list[str]) -> PlaylistResult:
     taste: list[str] = []
     if use_taste:
         progress("Reading your favourite artists...")
@@ -83,13 +154,57 @@ def make_playlist(
                             seed=int(time.time()) if seed is None else seed, taste_artists=taste, progress=progress)
     if not tracks:
         raise SpotifyError(f"Spotify's search found no tracks for {emotion}; edit the queries in profiles.toml.")
+    wanted = size or profiles[emotion].size
+    if len(tracks) < wanted:
+        notes.append(f"Spotify's search gave {len(tracks)} suitable tracks, not {wanted}.")
     name = playlist_name(emotion, datetime.now())
     if dry_run:
         return PlaylistResult(name, tracks, None, len(tracks), notes)
+
     progress(f"Creating {name}...")
-    created = client.create_playlist(name, playlist_description(emotion, confidence, strategy))
-    client.add_tracks(created["id"], [t.uri for t in tracks])
-    url = (created.get("external_urls") or {}).get("spotify") or f"https://open.spotify.com/playlist/{created['id']}"
-    if open_url is not None:
-        open_url(url)
-    return PlaylistResult(name, tracks, url, client.playlist_size(created["id"]), notes)
+    playlist_id, url = client.create_playlist(name, playlist_description(emotion, confidence, strategy))
+    entry = {"id": playlist_id, "url": url, "name": name, "created": time.time(),
+             "tracks": [_stored(t) for t in tracks], "added": 0}
+    recent.remember(emotion, strategy, entry)  # before adding: a crash mid-way still prevents a duplicate
+    _add(client, entry, recent, emotion, strategy, progress, again, notes)
+    return PlaylistResult(name, tracks, url, entry["added"], notes)
+
+
+def _reuse(entry: dict, client: SpotifyClient, emotion: str, strategy: str, recent: RecentPlaylists,
+           progress: Callable[[str], None], again: str, new_hint: str) -> PlaylistResult:
+    tracks = [_restored(item) for item in entry["tracks"]]
+    minutes = max(1, round((time.time() - float(entry["created"])) / 60))
+    notes: list[str] = []
+    try:
+        held = client.playlist_size(entry["id"])
+    except SpotifyError:
+        held = None
+    if held is not None and held >= len(tracks):
+        entry["added"] = len(tracks)
+    if int(entry.get("added", 0)) < len(tracks):
+        progress(f"Finishing {entry['name']}...")
+        before = int(entry.get("added", 0))
+        _add(client, entry, recent, emotion, strategy, progress, again, notes)
+        notes.insert(0, f"Finished the playlist made {minutes} min ago for {emotion}: "
+                        f"{entry['added'] - before} more tracks added.")
+    else:
+        notes.append(f"You made this playlist {minutes} min ago for {emotion} ({strategy}); here it is again, no "
+                     f"duplicate made. For {REUSE_MINUTES} minutes the same mood reuses it{new_hint}.")
+    return PlaylistResult(entry["name"], tracks, entry["url"], int(entry["added"]), notes, reused=True)
+
+
+def _add(client: SpotifyClient, entry: dict, recent: RecentPlaylists, emotion: str, strategy: str,
+         progress: Callable[[str], None], again: str, notes: list[str]) -> None:
+    """Add the entry's tracks that are not in the playlist yet; a failure becomes a note, not an error."""
+    uris = [item[1] for item in entry["tracks"]]
+
+    def took(n: int) -> None:
+        entry["added"] = int(entry.get("added", 0)) + n
+        recent.remember(emotion, strategy, entry)
+
+    try:
+        progress(f"Adding {len(uris) - entry['added']} tracks...")
+        client.add_tracks(entry["id"], uris[int(entry.get("added", 0)):], added=took)
+    except SpotifyError as exc:
+        notes.insert(0, f"Created, {entry['added']} of {len(uris)} tracks added: {exc} To add the rest, {again} "
+                        f"within {REUSE_MINUTES} minutes: the same playlist is completed, not duplicated.")

@@ -28,6 +28,7 @@ class MoodProfile:
     valence: float
     arousal: float
     queries: tuple[str, ...]
+    fallback_queries: tuple[str, ...]  # plain keywords, for when field filters find too little
     keyword: str
     size: int
     lift_to: str
@@ -60,13 +61,15 @@ def load_profiles(path: str | Path | None = None) -> dict[str, MoodProfile]:
         entry = data.get(emotion)
         if not isinstance(entry, dict):
             raise MoodtunesError(f"{path} has no [{emotion}] profile; every one of {', '.join(EMOTIONS)} needs one.")
+        keyword = str(entry.get("keyword", emotion))
         try:
             profile = MoodProfile(
                 emotion=emotion,
                 valence=float(entry["valence"]),
                 arousal=float(entry["arousal"]),
                 queries=tuple(str(q) for q in entry["queries"]),
-                keyword=str(entry.get("keyword", emotion)),
+                fallback_queries=tuple(str(q) for q in entry.get("fallback_queries", [keyword, f"{keyword} music"])),
+                keyword=keyword,
                 size=int(entry.get("size", 25)),
                 lift_to=str(entry.get("lift_to", emotion)),
             )

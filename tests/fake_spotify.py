@@ -2,7 +2,13 @@
 
 Real HTTP over a real socket: moodtunes' client, spotipy and requests run unchanged
 against it. Tests steer it through attributes (``rate_limit_next``, ``refresh_error``,
-``expire_tokens()``) and read what happened from ``playlists`` and ``requests_seen``.
+``expire_tokens()``) and ``fail()`` (any status and body on the next matching calls), and
+read what happened from ``playlists`` and ``requests_seen``.
+
+``strict=True`` behaves like the real service where the lenient default is forgiving: the
+redirect URI must equal a registered one exactly, scopes are enforced per endpoint, a
+refresh rotates the refresh token, GET playlist honours ``fields``, a playlist needs a name,
+and search pages contain null items and end on a short page.
 """
 
 from __future__ import annotations
@@ -33,9 +39,27 @@ def make_catalog(n_artists: int = 40, per_artist: int = 8) -> list[dict]:
     return tracks
 
 
+# Scopes each endpoint needs (POST /me/playlists: the private-playlist scope moodtunes asks for).
+REQUIRED_SCOPES = {
+    ("GET", "/v1/me/top/artists"): "user-top-read",
+    ("POST", "/v1/me/playlists"): "playlist-modify-private",
+    ("POST", "items"): "playlist-modify-private",
+    ("GET", "/v1/me/playlists"): "playlist-read-private",
+}
+
+
 class FakeSpotify:
-    def __init__(self, client_id: str = "test-client-id") -> None:
+    def __init__(self, client_id: str = "test-client-id", strict: bool = False,
+                 registered_redirects: tuple[str, ...] = ()) -> None:
         self.client_id = client_id
+        self.strict = strict
+        self.registered_redirects = set(registered_redirects)
+        self.token_scopes: dict[str, set[str]] = {}
+        self.faults: list[dict] = []  # see fail()
+        self.token_reply_fault: tuple[int, dict | None] | None = None  # next /api/token answer
+        self.refresh_without_expiry = False
+        self.empty_create_reply = False
+        self.odd_tracks = False  # search results with null names and null artists
         self.catalog = make_catalog()
         self.user_id = "moodtunes-tester"
         self.codes: dict[str, dict] = {}  # authorization code -> {challenge, redirect_uri, scope}
@@ -63,6 +87,20 @@ class FakeSpotify:
         self.server.shutdown()
         self.server.server_close()
 
+    def fail(self, method: str, path: str, status: int, body: dict | None = None, headers: dict | None = None,
+             times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` on a path starting with ``path`` get this answer."""
+        self.faults.append({"method": method, "path": path, "status": status, "body": body,
+                            "headers": headers or {}, "times": times})
+
+    def _fault_for(self, method: str, path: str) -> dict | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault["method"] == method and path.startswith(fault["path"]) and fault["times"] > 0:
+                    fault["times"] -= 1
+                    return fault
+        return None
+
     def expire_tokens(self) -> None:
         """Every issued access token now answers 401, as after expiry or revocation."""
         with self.lock:
@@ -74,6 +112,7 @@ class FakeSpotify:
         with self.lock:
             self.access_tokens.add(access)
             self.refresh_tokens.add(refresh)
+            self.token_scopes[access] = set(scope.split())
         return {"access_token": access, "token_type": "Bearer", "expires_in": 3600,
                 "refresh_token": refresh, "scope": scope}
 
@@ -109,6 +148,9 @@ class FakeSpotify:
                 if urllib.parse.urlsplit(redirect).hostname == "localhost":
                     self._error(400, "INVALID_CLIENT: Insecure redirect URI")
                     return
+                if fake.strict and redirect not in fake.registered_redirects:
+                    self._error(400, "INVALID_CLIENT: Invalid redirect URI")
+                    return
                 if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
                     self._error(400, "code_challenge required")
                     return
@@ -123,8 +165,12 @@ class FakeSpotify:
 
             def _token(self) -> None:
                 form = dict(urllib.parse.parse_qsl(self._body().decode()))
+                if fake.token_reply_fault is not None:
+                    (status, body), fake.token_reply_fault = fake.token_reply_fault, None
+                    self._send(status, body)
+                    return
                 if form.get("client_id") != fake.client_id:
-                    self._send(400, {"error": "invalid_client"})
+                    self._send(400, {"error": "invalid_client", "error_description": "Invalid client"})
                     return
                 if form.get("grant_type") == "authorization_code":
                     grant = fake.codes.pop(form.get("code", ""), None)
@@ -140,19 +186,33 @@ class FakeSpotify:
                         self._send(400, {"error": fake.refresh_error or "invalid_grant",
                                          "error_description": "Refresh token revoked"})
                         return
-                    token = fake._issue_tokens(" ".join(
-                        ["playlist-modify-private", "playlist-modify-public", "user-top-read"]))
-                    token.pop("refresh_token")  # Spotify often keeps the old refresh token
+                    token = fake._issue_tokens(" ".join(["playlist-modify-private", "playlist-modify-public",
+                                                         "playlist-read-private", "user-top-read"]))
+                    if fake.strict:  # rotation: the old refresh token is dead from now on
+                        with fake.lock:
+                            fake.refresh_tokens.discard(form["refresh_token"])
+                    else:  # Spotify often keeps the old refresh token
+                        fake.refresh_tokens.discard(token.pop("refresh_token"))
+                    if fake.refresh_without_expiry:
+                        token.pop("expires_in")
                     self._send(200, token)
                 else:
                     self._send(400, {"error": "unsupported_grant_type"})
 
             # --- Web API ----------------------------------------------------------------
-            def _authorized(self) -> bool:
+            def _authorized(self, method: str = "GET", path: str = "") -> bool:
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ")
                 if not auth.startswith("Bearer ") or token not in fake.access_tokens:
                     self._error(401, "The access token expired" if auth else "No token provided")
+                    return False
+                fault = fake._fault_for(method, path)
+                if fault is not None:
+                    self._send(fault["status"], fault["body"], fault["headers"])
+                    return False
+                needed = REQUIRED_SCOPES.get((method, "items" if path.endswith("/items") else path))
+                if fake.strict and needed and needed not in fake.token_scopes.get(token, set()):
+                    self._error(403, "Insufficient client scope")
                     return False
                 if fake.fail_next:
                     self._error(fake.fail_next.pop(0), "Service unavailable")
@@ -170,7 +230,7 @@ class FakeSpotify:
                 if url.path == "/authorize":
                     self._authorize(params)
                     return
-                if not self._authorized():
+                if not self._authorized("GET", url.path):
                     return
                 if url.path == "/v1/search":
                     self._search(params)
@@ -180,14 +240,23 @@ class FakeSpotify:
                     limit = int(params.get("limit", 20))
                     items = [{"id": n.lower().replace(" ", ""), "name": n} for n in fake.top_artists[:limit]]
                     self._send(200, {"items": items, "total": len(items)})
+                elif url.path == "/v1/me/playlists":
+                    items = [{"id": p["id"], "name": p["name"]} for p in reversed(list(fake.playlists.values()))]
+                    self._send(200, {"items": items[: int(params.get("limit", 20))], "total": len(items)})
                 elif url.path.startswith("/v1/playlists/"):
                     playlist = fake.playlists.get(url.path.split("/")[3])
                     if playlist is None:
                         self._error(404, "Not found")
                         return
                     # 2026 responses name the contents "items" (older ones said "tracks").
-                    self._send(200, {"id": playlist["id"], "name": playlist["name"],
-                                     "items": {"total": len(playlist["uris"])}})
+                    full = {"id": playlist["id"], "name": playlist["name"], "public": playlist["public"],
+                            "description": playlist["description"], "items": {"total": len(playlist["uris"])}}
+                    if fake.strict and params.get("fields") == "items(total)":
+                        full = {"items": {"total": len(playlist["uris"])}}
+                    elif fake.strict and params.get("fields"):
+                        self._error(400, "Unsupported fields filter in this fake")
+                        return
+                    self._send(200, full)
                 else:
                     self._error(404, "Service not found")
 
@@ -207,6 +276,11 @@ class FakeSpotify:
                 if params["q"].startswith("artist:"):
                     name = params["q"].split('"')[1]
                     matches = [t for t in fake.catalog if t["artists"][0]["name"] == name]
+                if fake.odd_tracks:
+                    matches = [{**t, "name": None} if i % 3 == 0 else {**t, "artists": [None]} if i % 3 == 1 else t
+                               for i, t in enumerate(matches)]
+                if fake.strict:  # unavailable tracks come back as nulls, in place
+                    matches = [None if i % 4 == 3 else t for i, t in enumerate(matches)]
                 page = matches[offset:offset + limit]
                 self._send(200, {"tracks": {"items": page, "total": len(matches), "limit": limit, "offset": offset}})
 
@@ -216,15 +290,21 @@ class FakeSpotify:
                 if url.path == "/api/token":
                     self._token()
                     return
-                if not self._authorized():
+                if not self._authorized("POST", url.path):
                     return
                 body = json.loads(self._body() or b"null")
                 if url.path.startswith("/v1/users/"):
                     self._error(403, "Forbidden: use POST /me/playlists")
                 elif url.path == "/v1/me/playlists":
+                    if not isinstance(body, dict) or not body.get("name"):
+                        self._error(400, "Missing required field: name")
+                        return
                     pid = secrets.token_hex(8)
                     fake.playlists[pid] = {"id": pid, "name": body["name"], "public": body.get("public"),
                                            "description": body.get("description", ""), "uris": []}
+                    if fake.empty_create_reply:
+                        self._send(201, None)
+                        return
                     self._send(201, {"id": pid, "name": body["name"], "uri": f"spotify:playlist:{pid}",
                                      "external_urls": {"spotify": f"https://open.spotify.com/playlist/{pid}"}})
                 elif url.path.startswith("/v1/playlists/") and url.path.endswith("/items"):

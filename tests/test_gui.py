@@ -246,3 +246,21 @@ def test_a_folder_of_photos_restarts_tracks_and_mood_per_photo(qtbot, settings, 
     a, b = seen["a.png"], seen["b.png"]
     assert a.faces[0].track_id != b.faces[0].track_id  # the same place, yet another photo
     assert b.mood.since == b.timestamp  # the mood started with this photo
+
+
+def test_sign_in_shows_its_link_and_can_be_cancelled(qtbot, settings, face_video, fake_spotify):
+    window = open_window(qtbot, settings, face_video, open_url=lambda url: False)  # no browser could open
+    wait_for_mood(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: window.panel.sign_in_box.isVisible(), timeout=10000)
+    link = window.panel.sign_in_link
+    assert f"{fake_spotify.base_url}/authorize?" in link.text()
+    assert link.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    from PySide6.QtGui import QTextDocumentFragment
+
+    link.setSelection(0, len(QTextDocumentFragment.fromHtml(link.text()).toPlainText()))
+    assert "/authorize?" in link.selectedText()  # what Ctrl+C copies
+    assert window.panel.cancel_button.isVisible()
+    qtbot.mouseClick(window.panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "cancelled" in window.panel.playlist_label.text(), timeout=5000)
+    assert not window.panel.sign_in_box.isVisible() and not window.playlist_worker.busy

@@ -16,7 +16,7 @@ from fake_spotify import consent_in_browser
 
 from emotion.classes import EMOTIONS
 from emotion.errors import MoodtunesError
-from playlist.builder import PAGE_SIZE, Track, build_playlist, normalized_title
+from playlist.builder import PAGE_SIZE, SearchPage, Track, build_playlist, normalized_title
 from playlist.make import make_playlist, playlist_name, web_search_url
 from playlist.profiles import config_dir, load_profiles, plan_stages
 from playlist.spotify import (
@@ -65,12 +65,13 @@ class CatalogSearch:
         self.tracks = tracks
         self.calls: list[tuple[str, int, int]] = []
 
-    def search_tracks(self, query: str, limit: int, offset: int) -> list[Track]:
+    def search_tracks(self, query: str, limit: int, offset: int) -> SearchPage:
         assert 1 <= limit <= 10, "Spotify rejects search limits above 10"
         self.calls.append((query, limit, offset))
         start = sum(map(ord, query)) % len(self.tracks)
         matches = [self.tracks[(start + 3 * i) % len(self.tracks)] for i in range(40)]
-        return matches[offset : offset + limit]
+        page = matches[offset : offset + limit]
+        return SearchPage(page, raw_count=len(page), total=len(matches))
 
 
 def catalog() -> list[Track]:
@@ -165,7 +166,7 @@ def test_dry_run_creates_nothing(fake_spotify):
 
 def test_search_limit_above_ten_is_refused_by_spotify(fake_spotify):
     client = SpotifyClient(sign_in(fake_spotify))
-    assert len(client.search_tracks("genre:jazz", limit=10)) == 10
+    assert len(client.search_tracks("genre:jazz", limit=10).tracks) == 10
     with pytest.raises(SpotifyError, match="400"):
         client.search_tracks("genre:jazz", limit=11)
 
@@ -226,7 +227,7 @@ def test_a_failed_playlist_creation_is_not_retried(fake_spotify):
     with pytest.raises(SpotifyError, match="502"):
         client.create_playlist("moodtunes · Sad", "test")
     assert fake_spotify.playlists == {}  # a retried POST could have made a duplicate
-    assert client.create_playlist("moodtunes · Sad", "test")["id"] in fake_spotify.playlists
+    assert client.create_playlist("moodtunes · Sad", "test")[0] in fake_spotify.playlists
 
 
 def test_sign_in_wait_can_be_cancelled_and_times_out(fake_spotify):
