@@ -23,9 +23,12 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from emotion.device import device_name
 from emotion.errors import MoodtunesError
+
+LOADED = time.monotonic()
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-model", help="YuNet .onnx file to use instead of the downloaded one")
     p.add_argument("--max-frames", type=frame_count, default=0, help="stop after this many frames (0 = all)")
     p.add_argument("--loop", action="store_true", help="replay --source from the start when it ends")
+    p.add_argument("--first-face-report", action="store_true",
+                   help="window: print how long it took from launch to the first frame with a face, then quit")
 
     sub = p.add_subparsers(dest="command", metavar="{playlist}", parser_class=ArgumentParser)
     pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood (no camera)")
@@ -83,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(pl)
     return p
+
+
+def seconds_since_launch() -> float:
+    """How long this process has run, the interpreter's own start-up included.
+
+    Linux: the process's start time from /proc; elsewhere: since main.py was loaded.
+    """
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in ticks since boot
+        return float(Path("/proc/uptime").read_text().split()[0]) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - LOADED
 
 
 class Stopped(Exception):
@@ -94,16 +112,25 @@ def warn(message: str) -> None:
 
 
 def configure_threads() -> None:
-    """The process-wide thread settings the app runs best with, set once at start-up.
+    """The process-wide thread settings the app runs with, set once at start-up, before cv2 or torch load.
 
-    OpenCV's thread pool and torch's OpenMP threads (which spin while waiting) fight for the
-    same cores when detection and classification alternate. One OpenCV thread is as fast for a
-    320 px detection and leaves the cores to the classifier: on a 2-core CPU this took the
-    pipeline from 111 to 129 frames/s and p95 latency from 11.3 to 8.3 ms.
+    - OpenCV gets a thread per core, up to 4 (more do not pay for a 48 px network): two
+      threads took the benchmark clip from ~103 to ~115-140 frames/s on a 2-core CPU.
+    - Its pool's workers sleep instead of spinning while they wait. With one busy process per
+      core (a laptop with a browser open), spinning threads lost their slices to each other:
+      the default spin kept 0.41 of the idle frame rate, no spin 0.58, in the same run
+      (tests/bench.py load).
+    - torch (CUDA/MPS, or --backend torch) waits passively for the same reason.
+    Users can still set any of these variables themselves; they win.
     """
+    for name in ("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN",
+                 "OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT"):
+        os.environ.setdefault(name, "0")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(int(os.environ.get("MOODTUNES_THREADS", 0)) or min(4, os.cpu_count() or 1))
 
 
 def run_headless(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from emotion.classes import EMOTIONS
+from emotion.detection import FaceFinder
 from emotion.preprocess import Box, to_gray
 from emotion.recognizer import EmotionRecognizer, FaceResult
 from emotion.smoothing import FaceTracker, Mood, MoodTracker
@@ -94,6 +95,7 @@ class EmotionPipeline:
         self.tracker = tracker or FaceTracker()
         self.mood_tracker = mood_tracker or MoodTracker()
         self.scene_cuts = scene_cuts or SceneCutDetector()
+        self.finder = FaceFinder(recognizer.detector)
         self._index = 0
 
     def process(self, frame: np.ndarray, timestamp: float, independent: bool = False,
@@ -105,9 +107,14 @@ class EmotionPipeline:
             self.tracker.reset()
             self.mood_tracker.reset()
             self.scene_cuts.reset()
+            self.finder.reset()
         elif self.scene_cuts.is_cut(frame):
             self.tracker.reset()
-        faces = self.recognizer.analyze(frame, timings)
+            self.finder.reset()
+        t_detect = time.perf_counter()
+        detections = self.finder.find(frame, timestamp)
+        timings["detect_ms"] = (time.perf_counter() - t_detect) * 1000
+        faces = self.recognizer.analyze(frame, timings, detections)
         tracks = self.tracker.update(faces, timestamp)
         mood = self.mood_tracker.update(tracks, timestamp, (frame.shape[1], frame.shape[0]))
         tracked = tuple(

@@ -118,14 +118,19 @@ class EmotionRecognizer:
             ))
         return out
 
-    def analyze(self, frame: np.ndarray, timings: dict[str, float] | None = None) -> list[FaceResult]:
-        """All faces in ``frame`` with their emotions. ``timings`` receives ms per stage."""
+    def analyze(self, frame: np.ndarray, timings: dict[str, float] | None = None,
+                detections: Sequence[Detection] | None = None) -> list[FaceResult]:
+        """All faces in ``frame`` with their emotions. ``timings`` receives ms per stage.
+
+        ``detections``: faces already found in this frame (a :class:`~emotion.detection.FaceFinder`'s).
+        """
         t0 = time.perf_counter()
-        detections = self.detect(frame)
+        if detections is None:
+            detections = self.detect(frame)
         t1 = time.perf_counter()
         probabilities = self.classify(self.crops(frame, detections))
         t2 = time.perf_counter()
         if timings is not None:
-            timings["detect_ms"] = (t1 - t0) * 1000
+            timings.setdefault("detect_ms", (t1 - t0) * 1000)
             timings["classify_ms"] = (t2 - t1) * 1000
         return self.results(detections, probabilities)

@@ -16,18 +16,10 @@ from types import MappingProxyType
 import numpy as np
 
 from emotion.classes import EMOTIONS
+from emotion.detection import iou
 from emotion.recognizer import FaceResult
 
 Box = tuple[int, int, int, int]
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two x, y, w, h boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 class ExponentialSmoother:

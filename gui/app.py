@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationName("moodtunes")
     app.setOrganizationName("moodtunes")
     options = Options(source=args.source, camera=args.camera, loop=args.loop, checkpoint=args.checkpoint,
-                      device=args.device, backend=args.backend, detector=args.detector, face_model=args.face_model)
+                      device=args.device, backend=args.backend, detector=args.detector, face_model=args.face_model,
+                      first_face_report=args.first_face_report)
     window = MainWindow(options, QSettings())
     window.show()
     window.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Options:
     checkpoint: str | None = None
     device: str = "auto"
     backend: str = "auto"
+    first_face_report: bool = False  # print launch-to-first-face time (JSON) and quit: a benchmark
     detector: str = "auto"
     face_model: str | None = None
 
@@ -387,6 +389,14 @@ class MainWindow(QMainWindow):
         self.latest = frame
         self.view.show_frame(frame)
         self.panel.show_analysis(frame)
+        if self.options.first_face_report and frame.analysis.faces:
+            self.view.repaint()  # painted, not just scheduled: that is what the user sees
+            from main import seconds_since_launch
+
+            print(json.dumps({"launch_to_first_face_s": round(seconds_since_launch(), 3),
+                              "backend": self.engine_text}), flush=True)
+            self.options.first_face_report = False
+            QTimer.singleShot(0, self.close)
         rate = f"photo {frame.analysis.photo}" if frame.fps is None else f"{frame.fps:.1f} fps"
         self.status.setText(f"{rate} · {self.engine_text}")
 

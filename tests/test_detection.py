@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 from clips import face_scene
-from conftest import YUNET_TEST_MODEL, needs
+from conftest import ROOT, YUNET_TEST_MODEL, needs
 
 from emotion.detection import (
     YUNET_FILENAME,
@@ -19,6 +22,7 @@ from emotion.detection import (
     YuNetDetector,
     create_detector,
     ensure_yunet_model,
+    iou,
 )
 
 
@@ -158,3 +162,43 @@ def test_yunet_handles_gray_bgra_and_blank_frames(astronaut_bgr):
     assert len(detector.detect(cv2.cvtColor(scene, cv2.COLOR_BGR2BGRA))) == 1
     assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
 
+
+
+@needs(YUNET_TEST_MODEL)
+def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_bgr):
+    """Between whole-frame searches it looks only around the last face; a new face shows up at
+    the next whole-frame search, a lost one at once."""
+    from emotion.detection import FaceFinder
+
+    detector = YuNetDetector(YUNET_TEST_MODEL)
+    calls = {"whole": 0, "near": 0}
+    whole, near = detector.detect, detector.detect_near
+    detector.detect = lambda frame: calls.__setitem__("whole", calls["whole"] + 1) or whole(frame)
+    detector.detect_near = lambda frame, box: calls.__setitem__("near", calls["near"] + 1) or near(frame, box)
+    finder = FaceFinder(detector, every_frames=24, every_seconds=10)
+    moving = [face_scene(astronaut_bgr, dx=int(140 + 60 * np.sin(i / 5))) for i in range(48)]
+    found = [finder.find(frame, i / 30) for i, frame in enumerate(moving)]
+    assert all(len(f) == 1 for f in found)
+    assert calls == {"whole": 2, "near": 46}  # frames 0 and 24 searched whole
+    truth = [whole(frame)[0].box for frame in moving]
+    assert all(iou(f[0].box, t) > 0.7 for f, t in zip(found, truth, strict=True))  # boxes follow the head
+    half = face_scene(astronaut_bgr, dx=10, size=(320, 480), face_side=300)
+    two = np.hstack([half, half])
+    finder.reset()
+    assert len(finder.find(two, 0.0)) == 2
+    calls["whole"] = 0
+    assert finder.find(np.full_like(two, 40), 0.05) == [] and calls["whole"] == 1  # lost: whole frame at once
+
+
+def test_the_app_sets_thread_counts_and_wait_policies_at_start_up():
+    script = ("import main, os, cv2; main.configure_threads(); "
+              "print(cv2.getNumThreads(), os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER'], "
+              "os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_", "OMP_", "MOODTUNES_THREADS"))}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(min(4, os.cpu_count())), "0", "PASSIVE"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # what the user sets wins
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-1] == "ACTIVE"

@@ -20,8 +20,12 @@ def recognizer():
 
 
 def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
-    assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT
+    # On the CPU: its ONNX twin, run by OpenCV (torch is not even imported).
+    assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".onnx")
+    assert (recognizer.backend, recognizer.device, recognizer.precision) == ("opencv", "cpu", "float32")
     assert recognizer.metadata["dataset"] == "ferplus"
+    torch_twin = EmotionRecognizer(device="cpu", detector="haar", backend="torch")
+    assert torch_twin.checkpoint_path == SHIPPED_CHECKPOINT and torch_twin.backend == "torch"
 
 
 def test_astronaut_is_one_happy_face(recognizer, astronaut_bgr):
