@@ -162,7 +162,8 @@ class TorchClassifier:
 
     backend = "torch"
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", precision: str | None = None) -> None:
+        """``precision``: float32, bfloat16 or float16; default: what the app runs on ``device``."""
         try:
             import torch
         except ImportError as exc:
@@ -179,7 +180,7 @@ class TorchClassifier:
         self.path = Path(path)
         ckpt = load_checkpoint(self.path)
         self._device = resolve_device(device)
-        self._dtype = inference_dtype(self._device)
+        self._dtype = getattr(torch, precision) if precision else inference_dtype(self._device)
         self.device, self.precision = str(self._device), str(self._dtype).removeprefix("torch.")
         self.input_size, self.mean, self.std, self.metadata = ckpt.input_size, ckpt.mean, ckpt.std, ckpt.metadata
         # Channels-last layout picks oneDNN's fast convolutions on the CPU.

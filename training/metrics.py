@@ -48,7 +48,7 @@ def summarize_confusion(cm: np.ndarray) -> dict:
     }
 
 
-def _pyplot():
+def pyplot():
     """matplotlib's pyplot on the file-only Agg backend (imported late: only plots need it)."""
     try:
         import matplotlib
@@ -64,7 +64,7 @@ def _pyplot():
 
 def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
     """Row-normalised confusion matrix with counts, as a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.asarray(cm, dtype=float)
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
@@ -85,7 +85,7 @@ def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
 
 def plot_training_curves(log_csv: Path, path: Path) -> None:
     """Loss and accuracy per epoch, train vs validation, from train.py's CSV log."""
-    plt = _pyplot()
+    plt = pyplot()
     with open(log_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:

@@ -1,0 +1,152 @@
+"""How well a model copes with what a webcam does to a face: one JSON line per model and a PNG chart.
+
+    python -m training.robustness --dataset ferplus --data ../shared/datasets/ferplus.zip \\
+        --folder-copy ../shared/datasets/fer2013.zip --checkpoint checkpoints/emotion_ferplus.onnx OLD.onnx
+
+Test faces (FER+ FER2013Test, or FER2013 PrivateTest) are classified clean and under each
+corruption of :mod:`training.corruptions` (sensor noise, blur, low light, gamma, JPEG,
+downscaling, a hand, glasses, and crop jitter as an off detector box) at strengths 1/3, 2/3
+and 1, the same faces and the same random draws for every model. ``--folder-copy`` adds the
+histogram-equalised JPEG copy of FER2013 (``fer2013.zip``) as a domain shift: its test faces
+are matched to the originals by their pixels, so each keeps the label of the protocol being
+measured. The JSON gives clean accuracy, the mean over corruptions and strengths, and each
+figure; the chart (next to the first checkpoint unless --plot says otherwise) puts the models
+side by side. Models run as the app runs them (.onnx on OpenCV, .pt on torch in float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
+from emotion.errors import MoodtunesError
+from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all
+from training.datasets import DATASETS, load_dataset, load_fer2013_folder
+from training.metrics import PlotUnavailable, pyplot
+
+
+def match_folder_copy(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    """For each original face, the index of its histogram-equalised JPEG copy (-1 if none is close).
+
+    The copies were equalised and JPEG-compressed, so the originals are equalised too and the
+    nearest copy by pixel distance is taken; a match must be close and unambiguous.
+    """
+    equalised = np.stack([cv2.equalizeHist(face) for face in originals]).reshape(len(originals), -1)
+    a = equalised.astype(np.float32)
+    b = copies.reshape(len(copies), -1).astype(np.float32)
+    distances = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    order = np.argsort(distances, axis=1)[:, :2]
+    best = distances[np.arange(len(a)), order[:, 0]]
+    second = distances[np.arange(len(a)), order[:, 1]]
+    pixels = a.shape[1]
+    close = (best / pixels < 15**2) & (best < 0.25 * second)  # within ~15 gray levels, 2x nearer than any other
+    return np.where(close, order[:, 0], -1)
+
+
+def open_model(path: str) -> Classifier:
+    """An .onnx as the app runs it on CPUs (OpenCV); a .pt in float32 on torch, its reference."""
+    return OpenCVClassifier(path) if path.endswith(".onnx") else TorchClassifier(path, "cpu", "float32")
+
+
+def accuracy(classifier, faces: np.ndarray, labels: np.ndarray, batch: int = 512) -> float:
+    predictions = np.concatenate([classifier(faces[i : i + batch]).argmax(1) for i in range(0, len(faces), batch)])
+    return float((predictions == labels).mean())
+
+
+def evaluate(classifier, faces: np.ndarray, labels: np.ndarray, shifted: tuple[np.ndarray, np.ndarray] | None,
+             seed: int) -> dict:
+    result = {"clean": accuracy(classifier, faces, labels), "corruptions": {}}
+    for name in tqdm(CORRUPTIONS, desc="corruptions", leave=False):
+        result["corruptions"][name] = [
+            accuracy(classifier, corrupt_all(faces, name, strength, seed=seed + i), labels)
+            for i, strength in enumerate(SEVERITIES)
+        ]
+    every = [a for figures in result["corruptions"].values() for a in figures]
+    result["mean_corrupted"] = float(np.mean(every))
+    if shifted is not None:
+        result["domain_shift_hist_eq_jpeg"] = accuracy(classifier, *shifted)
+    return result
+
+
+def plot(results: dict[str, dict], path: Path, title: str) -> None:
+    plt = pyplot()
+    names = list(CORRUPTIONS)
+    columns = ["clean", *names, "mean"] + (["hist-eq JPEG"] if "domain_shift_hist_eq_jpeg" in
+                                           next(iter(results.values())) else [])
+    fig, ax = plt.subplots(figsize=(13, 4.8), dpi=110)
+    width = 0.8 / len(results)
+    for k, (model, r) in enumerate(results.items()):
+        values = [r["clean"], *(np.mean(r["corruptions"][n]) for n in names), r["mean_corrupted"]]
+        if "hist-eq JPEG" in columns:
+            values.append(r["domain_shift_hist_eq_jpeg"])
+        x = np.arange(len(columns)) + (k - (len(results) - 1) / 2) * width
+        ax.bar(x, [100 * v for v in values], width, label=model)
+        for name_index, name in enumerate(names):  # the three strengths as ticks on each bar
+            for strength_accuracy in r["corruptions"][name]:
+                ax.plot([x[name_index + 1] - width / 3, x[name_index + 1] + width / 3], [100 * strength_accuracy] * 2,
+                        color="black", linewidth=0.6)
+    ax.set_xticks(np.arange(len(columns)), columns, rotation=30, ha="right")
+    ax.set_ylabel("accuracy (%)  (ticks: strengths 1/3, 2/3, 1)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.split("\n")[1:]))
+    p.add_argument("--dataset", choices=DATASETS, required=True)
+    p.add_argument("--data", required=True, help="ferplus: FER+ folder or zip; fer2013: the CSV")
+    p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more .onnx / .pt models to compare")
+    p.add_argument("--folder-copy", help="fer2013.zip (histogram-equalised JPEG copy) for the domain shift")
+    p.add_argument("--limit", type=int, default=0, help="use the first N faces (0 = all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", help="PNG to write (default: <first checkpoint>_robustness_<dataset>.png)")
+    args = p.parse_args(argv)
+    try:
+        data = load_dataset(args.dataset, args.data, args.split).labelled()
+        faces, labels = data.images, data.labels
+        if args.limit:
+            faces, labels = faces[: args.limit], labels[: args.limit]
+        shifted = None
+        if args.folder_copy:
+            copy = load_fer2013_folder(args.folder_copy, args.split)
+            match = match_folder_copy(faces, copy.images)
+            found = match >= 0
+            shifted = (copy.images[match[found]], labels[found])
+        results = {}
+        for path in args.checkpoint:
+            result = evaluate(open_model(path), faces, labels, shifted, args.seed)
+            line = {"checkpoint": path, "dataset": args.dataset, "split": args.split, "n": int(len(labels)), **result}
+            if shifted is not None:
+                line["domain_shift_faces"] = int(len(shifted[1]))
+            print(json.dumps(line), flush=True)
+            results[Path(path).stem] = result
+    except MoodtunesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    png = Path(args.plot) if args.plot else Path(args.checkpoint[0]).with_name(
+        f"{Path(args.checkpoint[0]).stem}_robustness_{args.dataset}.png")
+    try:
+        plot(results, png, f"{args.dataset} {args.split}: {len(labels)} faces under webcam corruptions")
+        print(json.dumps({"plot": str(png)}))
+    except PlotUnavailable as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
