@@ -1,15 +1,12 @@
 """Background work for the window: capture + inference, and playlist making.
 
-Neither ever runs on the GUI thread. The analysis worker owns its source: it opens, reads
-and closes it on its own thread, and hands the window frozen snapshots (a QImage copy and a
-:class:`FrameAnalysis`). It keeps only its newest result: if the window is busy, older
-frames are dropped instead of queueing up.
+Neither ever runs on the GUI thread. The analysis thread owns its source: it opens, reads
+and closes it, and hands the window frozen snapshots (a QImage copy and a FrameAnalysis).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +17,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from emotion.errors import MoodtunesError
+from emotion.live import EngineInfo, LiveAnalysis
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.preprocess import to_bgr
-from emotion.sources import FrameSource, Warn
+from emotion.sources import Frame, FrameSource, Warn
+
+__all__ = ["AnalysisWorker", "EngineInfo", "PlaylistWorker", "ViewFrame", "to_qimage"]
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,6 @@ class ViewFrame:
     fps: float | None  # processed frames per second, smoothed; None for photos
 
 
-@dataclass(frozen=True)
-class EngineInfo:
-    device: str
-    backend: str  # "opencv" or "torch"
-    detector: str
-    note: str  # why the detector is not the one asked for, or ""
-    checkpoint: str
-    source: str
-    source_kind: str  # "camera", "video" or "photos"
-
-
 def to_qimage(frame: np.ndarray) -> QImage:
     rgb = cv2.cvtColor(to_bgr(frame), cv2.COLOR_BGR2RGB)
     h, w = rgb.shape[:2]
@@ -50,7 +39,11 @@ def to_qimage(frame: np.ndarray) -> QImage:
 
 
 class AnalysisWorker(QObject):
-    """Reads frames and analyses them on a thread of its own."""
+    """:class:`~emotion.live.LiveAnalysis` for the window: its callbacks become Qt signals.
+
+    It keeps only its newest result: if the window is busy, older frames are dropped instead
+    of queueing up.
+    """
 
     ready = Signal(object)  # EngineInfo, once the model and the source are open
     frame_ready = Signal()  # a new ViewFrame waits in take_latest()
@@ -61,28 +54,31 @@ class AnalysisWorker(QObject):
     def __init__(self, open_source: Callable[[Warn], FrameSource],
                  make_pipeline: Callable[[], EmotionPipeline]) -> None:
         super().__init__()
-        self._open_source = open_source
-        self._make_pipeline = make_pipeline
-        self._stop = threading.Event()
-        self._paused = threading.Event()
         self._lock = threading.Lock()
         self._latest: ViewFrame | None = None
-        self._source: FrameSource | None = None
-        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
+        self._live = LiveAnalysis(open_source, make_pipeline, self._frame, on_ready=self.ready.emit,
+                                  on_warning=self.warning.emit, on_failed=self.failed.emit,
+                                  on_finished=self.finished.emit)
+
+    def _frame(self, item: Frame, analysis: FrameAnalysis, fps: float | None) -> None:
+        view = ViewFrame(to_qimage(item.image), analysis, fps)
+        with self._lock:
+            self._latest = view
+        self.frame_ready.emit()
 
     def start(self) -> None:
-        self._thread.start()
+        self._live.start()
 
     def set_paused(self, paused: bool) -> None:
-        (self._paused.set if paused else self._paused.clear)()
+        self._live.set_paused(paused)
 
     @property
     def paused(self) -> bool:
-        return self._paused.is_set()
+        return self._live.paused
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._live.running
 
     def take_latest(self) -> ViewFrame | None:
         with self._lock:
@@ -90,74 +86,8 @@ class AnalysisWorker(QObject):
         return latest
 
     def stop(self, timeout: float = 1.0) -> bool:
-        """Ask the thread to end and wait up to ``timeout`` s; True if it ended in time.
-
-        Only signals: the worker thread itself closes its source, after its last read.
-        """
-        self._stop.set()
-        source = self._source
-        if source is not None:
-            source.interrupt()  # wakes a read that waits for a camera frame
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        source = None
-        try:
-            pipeline = self._make_pipeline()
-            if self._stop.is_set():
-                return
-            source = self._open_source(self.warning.emit)
-            self._source = source
-            if self._stop.is_set():
-                return
-            recognizer = pipeline.recognizer
-            self.ready.emit(EngineInfo(recognizer.device, recognizer.backend, recognizer.detector.name,
-                                       recognizer.detector.note,
-                                       recognizer.checkpoint_path.name, source.name, source.kind))
-            self._loop(pipeline, source)
-        except MoodtunesError as exc:
-            if not self._stop.is_set():
-                self.failed.emit(str(exc))
-        except Exception as exc:  # never let a worker die silently: the window shows it
-            traceback.print_exc()
-            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
-        finally:
-            if source is not None:
-                source.close()
-
-    def _loop(self, pipeline: EmotionPipeline, source: FrameSource) -> None:
-        fps = 0.0
-        last = None
-        started_wall = started_media = None
-        while not self._stop.is_set():
-            if self._paused.is_set():
-                self._stop.wait(0.05)
-                started_wall = None  # re-anchor file playback after a pause
-                continue
-            item = source.read()
-            if item is None:
-                if not self._stop.is_set():
-                    self.finished.emit(source.kind)
-                return
-            if source.paced:  # play files at their own speed, not as fast as possible
-                now = time.monotonic()
-                if started_wall is None:
-                    started_wall, started_media = now, item.timestamp
-                delay = (item.timestamp - started_media) - (now - started_wall)
-                if delay > 0 and self._stop.wait(delay):
-                    return
-            analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name)
-            now = time.monotonic()
-            if last is not None:
-                instant = 1.0 / max(now - last, 1e-6)
-                fps = instant if fps == 0 else 0.9 * fps + 0.1 * instant
-            last = now
-            view = ViewFrame(to_qimage(item.image), analysis, None if source.kind == "photos" else fps)
-            with self._lock:
-                self._latest = view
-            self.frame_ready.emit()
+        """Ask the analysis thread to end and wait up to ``timeout`` s; True if it ended in time."""
+        return self._live.stop(timeout)
 
 
 class PlaylistWorker(QObject):

@@ -83,13 +83,13 @@ def test_p_before_any_mood_asks_to_look_at_the_camera(qtbot, settings, face_vide
 def test_q_closes_and_releases_the_source(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video)
     qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
-    source = window.worker._source
+    source = window.worker._live._source
     started = time.monotonic()
     qtbot.keyClick(window, Qt.Key.Key_Q)
     assert time.monotonic() - started < 1.0
     assert not window.isVisible()
-    assert not window.worker._thread.is_alive()
-    assert not source._cap.isOpened()
+    assert not window.worker.running
+    assert not source._cap.isOpened()  # released, by the thread that read it
 
 
 def test_escape_also_quits(qtbot, settings, face_video):
