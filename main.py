@@ -5,6 +5,8 @@ usage examples:
   moodtunes --source clip.mp4 --headless     one JSON line per frame, then a summary line
   moodtunes --source clip.mp4 --benchmark    only the summary, as fast as possible
   moodtunes playlist --mood happy            a playlist for a mood, no camera
+  moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
+  moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
 
 keys in the window:
   P          make a Spotify playlist from the current mood
@@ -55,39 +57,76 @@ def device_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_source_options(p: argparse.ArgumentParser, default=None) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, default=default,
+                        help="camera index (default: the one chosen last in the window, else 0)")
+    source.add_argument("--source", default=default,
+                        help="video file, image file or folder of images instead of the camera")
+    p.add_argument("--loop", action="store_true", default=default, help="replay --source from the start when it ends")
+
+
+def add_engine_options(p: argparse.ArgumentParser, default=None) -> None:
+    """The model and detector options; subcommands pass argparse.SUPPRESS so that they can go either side."""
+    def given(value):
+        return value if default is None else default
+
+    p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by OpenCV) or .pt (run by "
+                                                          "torch); default: the shipped FER+ model")
+    p.add_argument("--device", default=given("auto"), type=device_arg,
+                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--backend", choices=("auto", "opencv", "torch"), default=given("auto"),
+                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU")
+    p.add_argument("--detector", choices=("auto", "yunet", "haar"), default=given("auto"),
+                   help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
+    p.add_argument("--face-model", default=default, help="YuNet .onnx file to use instead of the downloaded one")
+
+
 def build_parser() -> argparse.ArgumentParser:
     summary, details = __doc__.split("\n", 1)
     description = summary.removeprefix("moodtunes: ")
     p = ArgumentParser(prog="moodtunes", description=description[0].upper() + description[1:], epilog=details.strip(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--camera", type=int, help="camera index (default: the one chosen last in the window, else 0)")
-    source.add_argument("--source", help="video file, image file or folder of images instead of the camera")
+    add_source_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--headless", action="store_true",
                       help="no window: print one JSON line per frame and a summary")
     mode.add_argument("--benchmark", action="store_true",
                       help="no window: process as fast as possible, print only the summary")
-    p.add_argument("--checkpoint", help="emotion model: .onnx (run by OpenCV) or .pt (run by torch); "
-                                        "default: the shipped FER+ model")
-    p.add_argument("--device", default="auto", type=device_arg,
-                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", choices=("auto", "opencv", "torch"), default="auto",
-                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU")
-    p.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto",
-                   help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
-    p.add_argument("--face-model", help="YuNet .onnx file to use instead of the downloaded one")
+    add_engine_options(p)
     p.add_argument("--max-frames", type=frame_count, default=0, help="stop after this many frames (0 = all)")
-    p.add_argument("--loop", action="store_true", help="replay --source from the start when it ends")
     p.add_argument("--first-face-report", action="store_true",
                    help="window: print how long it took from launch to the first frame with a face, then quit")
 
-    sub = p.add_subparsers(dest="command", metavar="{playlist}", parser_class=ArgumentParser)
-    pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood (no camera)")
+    sub = p.add_subparsers(dest="command", metavar="{playlist,serve}", parser_class=ArgumentParser)
+    pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)")
     from playlist.cli import add_arguments
 
     add_arguments(pl)
+    add_engine_options(pl, default=argparse.SUPPRESS)
+    srv = sub.add_parser("serve", help="a local HTTP API with a live overlay page (pip install 'moodtunes[serve]')",
+                         description=SERVE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_options(srv, default=argparse.SUPPRESS)
+    add_engine_options(srv, default=argparse.SUPPRESS)
+    srv.add_argument("--port", type=int, default=8765, help="default 8765")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="interface to listen on (default 127.0.0.1; any other needs --token)")
+    srv.add_argument("--token", default=os.environ.get("MOODTUNES_API_TOKEN"),
+                     help="required of every request (Authorization: Bearer TOKEN, or ?token=TOKEN); "
+                          "default: MOODTUNES_API_TOKEN")
+    srv.add_argument("--events-interval-ms", type=int, default=250, help="at most one /events update this often")
+    srv.add_argument("--max-listeners", type=int, default=64, help="concurrent /events clients")
+    srv.add_argument("--no-source", action="store_true", help="no camera or video: only /analyze and /playlist")
     return p
+
+
+SERVE_DOC = """Serve the live mood over HTTP on this computer.
+
+  GET  /          the overlay page (add ?transparent=1 for streaming software)
+  GET  /health    GET /emotions    GET /mood    GET /events (Server-Sent Events)
+  POST /analyze   an image in the body -> its faces
+  POST /playlist  {"mood": "current", "strategy": "match", "dry_run": false}
+"""
 
 
 def seconds_since_launch() -> float:
@@ -199,6 +238,27 @@ def run_headless(args: argparse.Namespace) -> int:
     return {"SIGINT": 130, "SIGTERM": 143}.get(stopped_by, 0)
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from gui.server import LOOPBACK_NAMES, ServeSettings, serve
+    except ImportError as exc:
+        raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
+                             "pip install 'moodtunes[serve]'.") from exc
+    from emotion.recognizer import EmotionRecognizer
+    from emotion.sources import open_source
+
+    if args.host not in LOOPBACK_NAMES and not args.token:
+        raise MoodtunesError(f"Listening on {args.host} lets other computers in: give a --token (or set "
+                             "MOODTUNES_API_TOKEN) that every request must carry.")
+    settings = ServeSettings(host=args.host, port=args.port, token=args.token,
+                             events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners)
+    source = args.source if args.source is not None else (args.camera or 0)
+    return serve(settings,
+                 lambda: EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
+                                           face_model=args.face_model, backend=args.backend),
+                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
+
+
 def run_app(args: argparse.Namespace) -> int:
     from gui.app import run
 
@@ -208,11 +268,13 @@ def run_app(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        configure_threads()
         if args.command == "playlist":
             from playlist.cli import run as run_playlist
 
             return run_playlist(args)
-        configure_threads()
+        if args.command == "serve":
+            return run_serve(args)
         if args.headless or args.benchmark:
             return run_headless(args)
         return run_app(args)

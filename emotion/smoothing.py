@@ -164,7 +164,7 @@ class MoodTracker:
             if self._last_face is not None and t - self._last_face > self.window:
                 self.reset()
             return self._mood
-        main = max(tracks, key=lambda tr: main_face_score(tr.box, frame_size))
+        main = max(tracks, key=lambda tr: main_face_score(tr.box, frame_size))  # a track, not a FaceResult
         if self._smoother is None:
             self._smoother = ExponentialSmoother(self.window / 2)
         probs = self._smoother.update(main.probabilities, t)
@@ -196,3 +196,8 @@ def main_face_score(box: Box, frame_size: tuple[int, int]) -> float:
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     distance = math.hypot(cx - width / 2, cy - height / 2) / max(math.hypot(width / 2, height / 2), 1e-9)
     return box[2] * box[3] * (1.0 - 0.5 * min(distance, 1.0))
+
+
+def main_face(faces: Sequence[FaceResult], frame_size: tuple[int, int]) -> FaceResult:
+    """The largest, most central of ``faces`` (the one whose mood counts)."""
+    return max(faces, key=lambda face: main_face_score(face.box, frame_size))

@@ -12,6 +12,7 @@ another is inside its ``read()`` aborts the process (FFmpeg's frame-thread asser
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import threading
@@ -139,41 +140,57 @@ class VideoFileSource(FrameSource):
         self._cap.release()
 
 
-def read_image(path: Path, warn: Warn | None = None) -> np.ndarray:
-    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable.
+def read_image(path: str | Path, warn: Warn | None = None) -> np.ndarray:
+    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError as exc:
+        raise SourceError(f"Cannot read {path}: {exc.strerror}.") from exc
+    return _decode(str(path), head, path, lambda flags: cv2.imread(str(path), flags), warn)
 
-    The size is read from the header first (Pillow reads only the header), so a huge photo
-    never gets decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does
-    that without the full-size buffer), other formats are refused.
-    """
-    pixels = _header_pixels(path)
+
+def decode_image(data: bytes, name: str = "the image", warn: Warn | None = None) -> np.ndarray:
+    """Image bytes (an upload) as uint8, with the same size rules as :func:`read_image`."""
+    buffer = np.frombuffer(data, np.uint8)
+    return _decode(name, data[:3], io.BytesIO(data), lambda flags: cv2.imdecode(buffer, flags), warn)
+
+
+def _decode(name: str, head: bytes, header_source, decode: Callable[[int], np.ndarray | None],
+            warn: Warn | None) -> np.ndarray:
+    """The size is read from the header first (Pillow reads only the header), so a huge image is
+    never decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does that
+    without the full-size buffer), other formats are refused."""
+    pixels = _header_pixels(header_source)
     if pixels is not None and pixels > MAX_IMAGE_PIXELS:
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
-        is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-        if not is_jpeg or factor is None:
+        if head != b"\xff\xd8\xff" or factor is None:
             size = f"{pixels / 1e6:.0f} megapixels" if math.isfinite(pixels) else "hundreds of megapixels"
-            raise SourceError(f"{path} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
+            raise SourceError(f"{name} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
                               "shrink it first (or save it as JPEG).")
-        frame = cv2.imread(str(path), JPEG_REDUCED_FLAGS[factor])
+        frame = decode(JPEG_REDUCED_FLAGS[factor])
         if frame is not None and warn is not None:
-            warn(f"{path} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
+            warn(f"{name} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
     else:
-        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        frame = decode(cv2.IMREAD_UNCHANGED)
     if frame is None:
-        raise SourceError(f"{path} is not an image that OpenCV can read; use jpg, png or bmp.")
+        raise SourceError(f"{name} is not an image that OpenCV can read; use jpg, png or bmp.")
     if frame.dtype != np.uint8:  # 16-bit PNGs and the like
         frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
+    if frame.ndim == 3 and frame.shape[2] not in (3, 4):
+        frame = frame[:, :, 0]
     return _frozen(frame)
 
 
-def _header_pixels(path: Path) -> float | None:
-    """Width x height from the file's header (inf: more than Pillow opens), or None when Pillow cannot tell."""
+def _header_pixels(source) -> float | None:
+    """Width x height from the image's header (inf: more than Pillow opens), or None when Pillow cannot tell."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:  # lazy: reads the header, not the pixels
+            with Image.open(source) as image:  # lazy: reads the header, not the pixels
                 width, height = image.size
     except Image.DecompressionBombError as exc:  # Pillow refuses to open over ~179 MP, and says how many
         found = re.search(r"\((\d+) pixels\)", str(exc))

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -31,6 +32,8 @@ from emotion.sources import FrameSource, Warn, open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
 
 CAMERA_CHOICES = range(4)
+OPEN_FILTER = ("Photos and videos (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.mp4 *.avi *.mkv *.mov *.webm);;"
+               "All files (*)")
 MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
 NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
 
@@ -268,6 +271,8 @@ class MainWindow(QMainWindow):
                                        triggered=self.make_playlist)
         self.pause_action = QAction("&Pause", self, shortcut=QKeySequence(Qt.Key.Key_Space), checkable=True,
                                     toggled=self.set_paused)
+        self.open_action = QAction("&Open photo or video...", self, shortcut=QKeySequence.StandardKey.Open,
+                                   triggered=self.ask_for_file)
         self.quit_action = QAction("&Quit", self, triggered=self.close)
         self.quit_action.setShortcuts([QKeySequence("Q"), QKeySequence(Qt.Key.Key_Escape)])
         self.strategy_group = QActionGroup(self)
@@ -278,6 +283,7 @@ class MainWindow(QMainWindow):
             self.strategy_group.addAction(action)
             self.strategy_actions[name] = action
         self.camera_group = QActionGroup(self)
+        self.camera_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)  # none while a file plays
         self.camera_actions = {}
         for index in CAMERA_CHOICES:
             action = QAction(f"Camera {index}", self, checkable=True)
@@ -287,6 +293,8 @@ class MainWindow(QMainWindow):
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         playlist_menu = menus.addMenu("&Playlist")
         playlist_menu.addAction(self.playlist_action)
@@ -324,9 +332,8 @@ class MainWindow(QMainWindow):
         if self.options.camera is None:  # --camera N on the command line wins over the remembered one
             self.options.camera = int(self.settings.value("video/camera", 0))
         action = self.camera_actions.get(self.options.camera)
-        if action is not None:
+        if action is not None and self.options.source is None:
             action.setChecked(True)
-        self.camera_group.setEnabled(self.options.source is None)
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -406,14 +413,32 @@ class MainWindow(QMainWindow):
         self.show_notice("Paused - press Space to resume" if paused else "")
 
     def choose_camera(self, index: int) -> None:
-        if self.options.source is not None or (index == self.options.camera and self.worker is not None):
+        """Show camera ``index`` (also the way back from a photo or video)."""
+        if index == self.options.camera and self.options.source is None and self.worker is not None:
             return
-        self.options.camera = index
+        self.options.camera, self.options.source = index, None
+        self._restart(f"Opening camera {index}...")
+
+    def ask_for_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo or video", "", OPEN_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        """Analyse a photo (shown as a still; P makes its playlist) or a video instead of the camera."""
+        self.options.source = path
+        checked = self.camera_group.checkedAction()
+        if checked is not None:
+            checked.setChecked(False)
+        self._restart(f"Opening {Path(path).name}...")
+
+    def _restart(self, message: str) -> None:
         if self.worker is not None:
             self.worker.stop()
         self.latest = None
         self.view.frame = None
-        self.view.show_message(f"Opening camera {index}...")
+        self.show_notice("")
+        self.view.show_message(message)
         self.start()
 
     # --- playlists ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`moodtunes playlist --mood happy [--strategy lift] [--dry-run] [--new]`."""
+"""`moodtunes playlist --mood happy | --photo me.jpg [--strategy lift] [--dry-run] [--new]`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from playlist.profiles import STRATEGIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mood", choices=EMOTIONS, required=True, help="the emotion to make a playlist for")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--mood", choices=EMOTIONS, help="the emotion to make a playlist for")
+    what.add_argument("--photo", help="a photo: the playlist is for the mood of its main face")
     parser.add_argument("--strategy", choices=STRATEGIES, default="match",
                         help="match the mood (default) or start there and lift it")
     parser.add_argument("--dry-run", action="store_true", help="print the tracks, create nothing")
@@ -34,10 +36,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_open:
             webbrowser.open(url)
 
+    confidence = None
+    if args.photo:
+        args.mood, confidence = mood_of_photo(args)
+        say(f"{args.photo}: {args.mood} ({confidence:.0%})")
     try:
         result = make_playlist(
-            args.mood, strategy=args.strategy, dry_run=args.dry_run, new=args.new, seed=args.seed, size=args.size,
-            use_taste=not args.no_taste, progress=say, open_url=open_url,
+            args.mood, confidence, strategy=args.strategy, dry_run=args.dry_run, new=args.new, seed=args.seed,
+            size=args.size, use_taste=not args.no_taste, progress=say, open_url=open_url,
             show_link=lambda url: say(f"If no browser opens, open this link to sign in to Spotify: {url}"),
             again="run this command again", new_hint=" (add --new to make another now)",
         )
@@ -59,3 +65,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"Created {result.name} with {result.track_count} of {len(result.tracks)} tracks: {result.url}")
     return 0
+
+
+def mood_of_photo(args: argparse.Namespace) -> tuple[str, float]:
+    """The emotion and confidence of the main face in ``args.photo`` (MoodtunesError when there is none)."""
+    from emotion.errors import MoodtunesError
+    from emotion.recognizer import EmotionRecognizer
+    from emotion.smoothing import main_face
+    from emotion.sources import read_image
+
+    image = read_image(args.photo, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
+    recognizer = EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
+                                   face_model=args.face_model, backend=args.backend)
+    faces = recognizer.analyze(image)
+    if not faces:
+        raise MoodtunesError(f"No face found in {args.photo}; use a photo where a face is clearly visible, "
+                             "or say the mood with --mood.")
+    face = main_face(faces, (image.shape[1], image.shape[0]))
+    return face.label, face.confidence

@@ -108,18 +108,22 @@ def make_playlist(
     show_link: Callable[[str], object] | None = None,
     again: str = "try again",
     new_hint: str = "",
+    sign_in: bool = True,
 ) -> PlaylistResult:
     """Sign in if needed, pick tracks for ``emotion``, create the playlist and open it.
 
     Raises NotConfigured (with the setup steps) when there is no Spotify client id, and other
     SpotifyError subclasses with a one-line reason while nothing has been created yet. ``again``
-    names how the user retries in this front end; ``new`` skips the reuse of a recent playlist.
+    names how the user retries in this front end; ``new`` skips the reuse of a recent playlist;
+    ``sign_in=False`` raises SignInRequired instead of waiting for a browser sign-in.
     """
     profiles = load_profiles()
     config = load_config()
     recent = RecentPlaylists(config.config_dir / RECENT_FILENAME)
     auth = SpotifyAuth(config, open_browser=open_url, show_link=show_link, again=again)
     if not auth.signed_in:
+        if not sign_in:
+            raise SignInRequired(f"Not signed in to Spotify; {again} to sign in.")
         progress("Sign in to Spotify in your browser...")
         auth.sign_in(cancel=cancel)
     client = SpotifyClient(auth)

@@ -264,3 +264,27 @@ def test_sign_in_shows_its_link_and_can_be_cancelled(qtbot, settings, face_video
     qtbot.mouseClick(window.panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "cancelled" in window.panel.playlist_label.text(), timeout=5000)
     assert not window.panel.sign_in_box.isVisible() and not window.playlist_worker.busy
+
+
+def test_open_a_photo_shows_it_as_a_still_and_p_uses_its_mood(qtbot, settings, face_video, tmp_path, astronaut_bgr,
+                                                              fake_spotify):
+    from clips import face_scene
+
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    opened = []
+
+    def browser(url):
+        consent_in_browser(url) if "/authorize" in url else opened.append(url)
+
+    window = open_window(qtbot, settings, face_video, open_url=browser)
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    assert window.open_action.shortcut().toString() == "Ctrl+O"
+    window.open_file(str(photo))  # what File > Open photo or video does with the chosen file
+    qtbot.waitUntil(lambda: window.latest is not None and window.latest.analysis.photo == "me.jpg", timeout=20000)
+    assert window.latest.analysis.mood.label == "happy" and "photo me.jpg" in window.status.text()
+    assert window.camera_group.checkedAction() is None
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: "open in Spotify" in window.panel.playlist_label.text(), timeout=20000)
+    (playlist,) = fake_spotify.playlists.values()
+    assert playlist["name"].startswith("moodtunes · Happy")

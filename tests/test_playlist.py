@@ -303,3 +303,22 @@ def test_cli_without_credentials_explains_setup():
     assert "Traceback" not in result.stderr
     assert "developer.spotify.com/dashboard" in result.stderr
     assert "open.spotify.com/search/" in result.stderr
+
+
+def test_cli_playlist_from_a_photo(fake_spotify, tmp_path, astronaut_bgr):
+    import cv2
+    from clips import face_scene
+
+    sign_in(fake_spotify)
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    result = run_cli("--photo", str(photo), "--dry-run", "--seed", "2", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    assert f"{photo}: happy (" in result.stderr and "Dry run: moodtunes · Happy" in result.stdout
+    empty = tmp_path / "wall.jpg"
+    cv2.imwrite(str(empty), face_scene(astronaut_bgr)[:60, :60])
+    result = run_cli("--photo", str(empty), "--detector", "haar")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: No face found in {empty}")
+    result = run_cli("--photo", str(tmp_path / "missing.jpg"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "missing.jpg" in result.stderr
