@@ -323,7 +323,7 @@ class SpotifyAuth:
             url = self._pkce.get_authorize_url(state)
             self.show_link(url)
             self.open_browser(url)
-            code = server.wait(timeout, cancel, self.again)
+            code = server.wait(timeout, cancel, self.again, self.config.redirect_uri)
         try:
             self._pkce.get_access_token(code=code, check_cache=False)
         except spotipy.SpotifyOauthError as exc:
@@ -556,13 +556,17 @@ class _CallbackServer(http.server.ThreadingHTTPServer):
         super().__init__(address, _CallbackHandler)
         self.timeout = 0.2  # handle_request() returns this often to check the deadline and cancel
 
-    def wait(self, timeout: float, cancel: threading.Event | None, again: str) -> str:
+    def wait(self, timeout: float, cancel: threading.Event | None, again: str, redirect_uri: str) -> str:
         deadline = time.monotonic() + timeout
         while not self.answered.is_set():
             if cancel is not None and cancel.is_set():
                 raise SignInCancelled("Spotify sign-in was cancelled.")
             if time.monotonic() > deadline:
-                raise SignInCancelled(f"Spotify sign-in did not finish within {timeout:.0f} s; {again} to try again.")
+                # Spotify shows some refusals only in the browser; the commonest is the redirect URI.
+                raise SignInCancelled(
+                    f"Spotify sign-in did not finish within {timeout:.0f} s; {again} to try again. If Spotify's page "
+                    f"said \"Invalid redirect URI\", add {redirect_uri} exactly under Redirect URIs in your app on "
+                    f"developer.spotify.com (step 2 of {README_SETUP}).")
             self.handle_request()
         if self.error is not None:
             raise SpotifyError(f"Spotify sign-in failed ({self.error}); {again} to try again.")

@@ -422,3 +422,22 @@ def test_fallback_keywords_fill_a_playlist_when_genre_filters_find_nothing(emoti
     profile = load_profiles()[emotion]
     assert profile.fallback_queries and not any(":" in q for q in profile.fallback_queries)
     assert len(build_playlist(load_profiles(), emotion, GenreFreeSearch(), seed=1)) == profile.size
+
+
+def test_a_redirect_uri_spotify_does_not_know_is_explained_when_the_wait_ends(strict_spotify, monkeypatch):
+    """Spotify refuses an unregistered redirect URI in the browser only; the app can only say what to check."""
+    unregistered = f"http://127.0.0.1:{free_port()}/callback/"  # a trailing slash: not the registered one
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", unregistered)
+    refused = []
+
+    def browser(url):
+        try:
+            urllib.request.urlopen(url, timeout=5)
+        except urllib.error.HTTPError as exc:  # Spotify's error page
+            refused.append(exc.read().decode())
+
+    with pytest.raises(SignInCancelled) as info:
+        SpotifyAuth(load_config(), open_browser=browser).sign_in(timeout=2)
+    assert "Invalid redirect URI" in refused[0]
+    assert f"add {unregistered} exactly under Redirect URIs" in str(info.value) and "step 2" in str(info.value)
+    assert not token_file().exists()
