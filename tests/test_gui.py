@@ -89,7 +89,7 @@ def test_q_closes_and_releases_the_source(qtbot, settings, face_video):
     assert time.monotonic() - started < 1.0
     assert not window.isVisible()
     assert not window.worker.running
-    assert not source._cap.isOpened()  # released, by the thread that read it
+    assert not source._thread.is_alive()  # the decoding thread released its capture and ended
 
 
 def test_escape_also_quits(qtbot, settings, face_video):
