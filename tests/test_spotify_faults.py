@@ -288,6 +288,7 @@ def test_deadline_and_cancel_hold_with_an_idle_connection_open(strict_spotify):
     with pytest.raises(SignInCancelled, match="cancelled"):
         auth.sign_in(cancel=cancel, timeout=60)
     assert time.monotonic() - started < 3
+    assert not auth.cache.path.exists()  # nothing half-signed-in is cached
     for conn in opened:
         conn.close()
 
