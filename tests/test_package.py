@@ -148,3 +148,17 @@ def test_training_reports_without_matplotlib(tmp_path, tiny_checkpoint, monkeypa
     assert json.loads(out)["n"] == 14 and "confusion_png" not in json.loads(out)
     assert [line for line in err.splitlines() if line.startswith("warning:")] == [
         "warning: matplotlib is not installed, so no PNG was written; install it with pip install 'moodtunes[train]'"]
+
+
+@pytest.mark.parametrize("mode", [["--headless"], ["--first-face-report"]], ids=["headless", "window"])
+def test_the_cpu_path_never_imports_torch(mode, tmp_path, astronaut_bgr):
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    result = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "main.py"), "--source", str(photo),
+                             "--detector", "haar", *mode], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "import time:" in line}
+    assert "cv2" in imported and "torch" not in imported
+    if mode == ["--first-face-report"]:
+        assert json.loads(result.stdout.splitlines()[-1])["launch_to_first_face_s"] > 0
