@@ -110,7 +110,7 @@ def detection(args) -> None:
                              face_side=portrait_side) for i in range(120)]
         setups = [(f"whole frame at {side} px", (lambda s=side: YuNetDetector(model, max_side=s) if model else
                                                 create_detector("yunet")), None) for side in (320, 240, 160)]
-        setups.append(("FaceFinder (around the last face; the whole frame every 24 frames)",
+        setups.append(("FaceFinder (around the last face; the whole frame every 30 frames)",
                        lambda: YuNetDetector(model) if model else create_detector("yunet"), "finder"))
         for name, make, kind in setups:
             detector = make()
