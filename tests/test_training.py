@@ -392,3 +392,17 @@ def test_export_refuses_nothing_good_and_writes_atomically(tmp_path, tiny_checkp
     bad.write_text("not a checkpoint")
     assert export_main(["--checkpoint", str(bad), "--out", str(out)]) == 2
     assert out.read_bytes() == good  # a failed export leaves the last good file alone
+
+
+def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, tiny_checkpoint):
+    data = fer_csv_of(tmp_path / "fer.csv")
+    from training.train import main
+
+    # The command line asks for the default (large) widths; --init's network wins.
+    assert main(["--dataset", "fer2013", "--data", str(data), "--out", str(tmp_path / "more"), "--epochs", "1",
+                 "--init", str(tiny_checkpoint), "--workers", "0", "--batch-size", "14", "--threads", "1"]) == 0
+    trained = load_checkpoint(tmp_path / "more" / "last.pt")
+    assert trained.model.config()["widths"] == [8, 8, 16, 16, 16]
+    start = load_checkpoint(tiny_checkpoint).model.state_dict()
+    assert any(not torch.equal(v, start[k]) for k, v in trained.model.state_dict().items())  # it trained
+    assert trained.metadata["args"]["init"] == os.path.relpath(tiny_checkpoint)

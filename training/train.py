@@ -51,7 +51,7 @@ from training.metrics import PlotUnavailable, confusion_matrix, plot_training_cu
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "seconds")
 # Arguments that name files: stored relative (or by name) in shipped metadata, see portable_path.
-PATH_ARGS = ("data", "out", "resume", "teacher")
+PATH_ARGS = ("data", "out", "resume", "teacher", "init")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depths", type=int, nargs="+", default=[2, 2, 2, 2, 2])
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--input-size", type=int, default=48, help="faces are resized to this side (data is 48x48)")
+    p.add_argument("--init", metavar="CKPT",
+                   help="start from this checkpoint's network and weights (its widths, depths and input size) "
+                        "and train it further with this recipe")
     # optimisation
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=128, help="global batch, split evenly across torchrun ranks")
@@ -342,6 +345,13 @@ def train(args: argparse.Namespace) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    start = None
+    if args.init and resume_state is None:  # the network to train further decides the architecture
+        start = load_checkpoint(args.init)
+        config = start.model.config()
+        args.widths, args.depths, args.input_size = config["widths"], config["depths"], config["input_size"]
+        args.dropout = config["dropout"]
+
     train_data = load_dataset(args.dataset, args.data, "train")
     val_data = load_dataset(args.dataset, args.data, "val").labelled()
     train_data.images = resize_images(train_data.images, args.input_size)
@@ -351,6 +361,8 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     raw_model = CustomDeepEmotionNet(widths=tuple(args.widths), depths=tuple(args.depths), dropout=args.dropout,
                                      input_size=args.input_size)
+    if start is not None:
+        raw_model.load_state_dict(start.model.state_dict())
     if resume_state is not None:
         raw_model.load_state_dict(resumed.model.state_dict())
     raw_model = raw_model.to(device).to(memory_format=torch.channels_last)
