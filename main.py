@@ -25,12 +25,9 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from emotion.device import device_name
 from emotion.errors import MoodtunesError
-
-LOADED = time.monotonic()
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -127,19 +124,6 @@ SERVE_DOC = """Serve the live mood over HTTP on this computer.
   POST /analyze   an image in the body -> its faces
   POST /playlist  {"mood": "current", "strategy": "match", "dry_run": false}
 """
-
-
-def seconds_since_launch() -> float:
-    """How long this process has run, the interpreter's own start-up included.
-
-    Linux: the process's start time from /proc; elsewhere: since main.py was loaded.
-    """
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in ticks since boot
-        return float(Path("/proc/uptime").read_text().split()[0]) - started
-    except (OSError, ValueError, IndexError, AttributeError):
-        return time.monotonic() - LOADED
 
 
 class Stopped(Exception):

@@ -7,6 +7,7 @@ being analysed. The tracker's live objects stay inside the pipeline.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -23,6 +24,8 @@ from emotion.detection import FaceFinder
 from emotion.preprocess import Box, to_gray
 from emotion.recognizer import EmotionRecognizer, FaceResult
 from emotion.smoothing import FaceTracker, Mood, MoodTracker
+
+_LOADED = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,19 @@ class LatencyStats:
             }
             for stage, v in self.samples.items() if v
         }
+
+
+def seconds_since_launch() -> float:
+    """How long this process has run, the interpreter's own start-up included.
+
+    Linux: the process's start time from /proc; elsewhere: since this module was loaded.
+    """
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in ticks since boot
+        return float(Path("/proc/uptime").read_text().split()[0]) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - _LOADED
 
 
 def peak_rss_mb() -> float | None:

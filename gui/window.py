@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from emotion.classes import EMOTIONS, STYLES
-from emotion.pipeline import EmotionPipeline
+from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import FrameSource, Warn, open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
@@ -398,8 +398,6 @@ class MainWindow(QMainWindow):
         self.panel.show_analysis(frame)
         if self.options.first_face_report and frame.analysis.faces:
             self.view.repaint()  # painted, not just scheduled: that is what the user sees
-            from main import seconds_since_launch
-
             print(json.dumps({"launch_to_first_face_s": round(seconds_since_launch(), 3),
                               "backend": self.engine_text}), flush=True)
             self.options.first_face_report = False
