@@ -110,7 +110,8 @@ def test_q_in_the_real_window_quits_within_a_second_with_exit_0(face_video, tmp_
             app = subprocess.Popen([sys.executable, "main.py", "--source", str(face_video), "--loop", "--detector",
                                     "haar"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
-                found = subprocess.run(["xdotool", "search", "--sync", "--name", "^moodtunes$"],
+                # Qt also makes an unmapped window with the same title; focusing that one fails.
+                found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "^moodtunes$"],
                                        env=env, capture_output=True, text=True, timeout=60)
                 assert found.stdout.split(), f"no moodtunes window appeared: {found.stderr}"
                 window = found.stdout.split()[0]
