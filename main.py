@@ -139,16 +139,21 @@ def configure_threads() -> None:
 
     - OpenCV gets a thread per core, up to 4 (more do not pay for a 48 px network): two
       threads took the benchmark clip from ~103 to ~115-140 frames/s on a 2-core CPU.
-    - Its pool's workers sleep instead of spinning while they wait. With one busy process per
-      core (a laptop with a browser open), spinning threads lost their slices to each other:
-      the default spin kept 0.41 of the idle frame rate, no spin 0.58, in the same run
-      (tests/bench.py load).
+    - Its pool's workers sleep instead of spinning while they wait for work. With one busy
+      process per core (a laptop with a browser open), spinning workers lost their slices to
+      each other: the default spin kept 0.41 of the idle frame rate, no spin 0.58, in the same
+      run (tests/bench.py load).
+    - The thread that hands out work yields (sched_yield, no busy pause) up to 1000 times while
+      the workers finish a layer, instead of sleeping at once: sleeping cost a futex wake per
+      layer, which undid the second thread (classification 3.4 ms, as slow as one thread).
+      Yielding gives the core back to anyone who wants it: 2.7 ms, 220 instead of 185 frames/s
+      idle, and 0.52-0.55 instead of 0.43 of it under load, in the same run.
     - torch (CUDA/MPS, or --backend torch) waits passively for the same reason.
     Users can still set any of these variables themselves; they win.
     """
-    for name in ("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN",
-                 "OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT"):
-        os.environ.setdefault(name, "0")
+    os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "0")
+    os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN", "1000")
+    os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT", "0")  # 0: yield, never pause-spin
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("KMP_BLOCKTIME", "0")
     import cv2

@@ -193,11 +193,11 @@ def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_b
 def test_the_app_sets_thread_counts_and_wait_policies_at_start_up():
     script = ("import main, os, cv2; main.configure_threads(); "
               "print(cv2.getNumThreads(), os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER'], "
-              "os.environ['OMP_WAIT_POLICY'])")
+              "os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN'], os.environ['OMP_WAIT_POLICY'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_", "OMP_", "MOODTUNES_THREADS"))}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == [str(min(4, os.cpu_count())), "0", "PASSIVE"]
+    assert out == [str(min(4, os.cpu_count())), "0", "1000", "PASSIVE"]
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # what the user sets wins
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True).stdout.split()
