@@ -114,21 +114,24 @@ class YuNetDetector:
         scale = min(1.0, self.max_side / max(h, w))
         if scale < 1.0:
             image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return self._detect_scaled(image, scale, (0, 0), (w, h))
+
+    def _detect_scaled(self, image: np.ndarray, scale: float, origin: tuple[int, int],
+                       frame_size: tuple[int, int]) -> list[Detection]:
+        """Faces in ``image``, a part of the frame (from ``origin``) resized by ``scale``, in frame pixels."""
         size = (image.shape[1], image.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
             self._input_size = size
         _, faces = self._net.detect(image)
-        if faces is None:
-            return []
         results = []
-        for row in faces:
+        for row in faces if faces is not None else []:
             x, y, bw, bh = (row[:4] / scale).tolist()
-            box = _clip_box(x, y, bw, bh, w, h)
+            box = _clip_box(origin[0] + x, origin[1] + y, bw, bh, *frame_size)
             if box is not None:
-                results.append(Detection(box, float(row[14]), (row[4:14] / scale).reshape(5, 2)))
+                landmarks = (row[4:14] / scale).reshape(5, 2) + np.array(origin, dtype=np.float32)
+                results.append(Detection(box, float(row[14]), landmarks))
         return results
-
 
     def detect_near(self, frame: np.ndarray, box: Box, size: int = ROI_SIDE) -> list[Detection]:
         """Faces in the square around ``box`` (ROI_SCALE times its side), searched at ``size`` px.
@@ -149,19 +152,7 @@ class YuNetDetector:
         scale = size / side
         small = cv2.resize(crop, (max(8, round((cx1 - cx0) * scale)), max(8, round((cy1 - cy0) * scale))),
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        sh, sw = small.shape[:2]
-        if (sw, sh) != self._input_size:
-            self._net.setInputSize((sw, sh))
-            self._input_size = (sw, sh)
-        _, faces = self._net.detect(small)
-        results = []
-        for row in faces if faces is not None else []:
-            fx, fy, fw, fh = (row[:4] / scale).tolist()
-            found = _clip_box(cx0 + fx, cy0 + fy, fw, fh, w, h)
-            if found is not None:
-                landmarks = row[4:14].reshape(5, 2) / scale + np.array([cx0, cy0], dtype=np.float32)
-                results.append(Detection(found, float(row[14]), landmarks))
-        return results
+        return self._detect_scaled(small, scale, (cx0, cy0), (w, h))
 
 
 class HaarDetector:
