@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from emotion.detection import iou
 from emotion.recognizer import FaceResult
 
 Box = tuple[int, int, int, int]
+Boxed = TypeVar("Boxed", FaceResult, "Track")  # what main_face chooses among
 
 
 class ExponentialSmoother:
@@ -164,7 +166,7 @@ class MoodTracker:
             if self._last_face is not None and t - self._last_face > self.window:
                 self.reset()
             return self._mood
-        main = max(tracks, key=lambda tr: main_face_score(tr.box, frame_size))  # a track, not a FaceResult
+        main = main_face(tracks, frame_size)
         if self._smoother is None:
             self._smoother = ExponentialSmoother(self.window / 2)
         probs = self._smoother.update(main.probabilities, t)
@@ -198,6 +200,6 @@ def main_face_score(box: Box, frame_size: tuple[int, int]) -> float:
     return box[2] * box[3] * (1.0 - 0.5 * min(distance, 1.0))
 
 
-def main_face(faces: Sequence[FaceResult], frame_size: tuple[int, int]) -> FaceResult:
-    """The largest, most central of ``faces`` (the one whose mood counts)."""
+def main_face(faces: Sequence[Boxed], frame_size: tuple[int, int]) -> Boxed:
+    """The largest, most central of ``faces`` (the one whose mood counts): results or tracks alike."""
     return max(faces, key=lambda face: main_face_score(face.box, frame_size))
