@@ -25,9 +25,13 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from emotion.device import device_name
 from emotion.errors import MoodtunesError
+
+if TYPE_CHECKING:  # the engine loads only when a command needs it
+    from emotion.recognizer import EmotionRecognizer
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -77,6 +81,14 @@ def add_engine_options(p: argparse.ArgumentParser, default=None) -> None:
     p.add_argument("--detector", choices=("auto", "yunet", "haar"), default=given("auto"),
                    help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
     p.add_argument("--face-model", default=default, help="YuNet .onnx file to use instead of the downloaded one")
+
+
+def recognizer_from_args(args: argparse.Namespace) -> EmotionRecognizer:
+    """The EmotionRecognizer that the options of :func:`add_engine_options` ask for."""
+    from emotion.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
+                             face_model=args.face_model, backend=args.backend)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,11 +175,9 @@ def configure_threads() -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from emotion.pipeline import EmotionPipeline, LatencyStats, peak_rss_mb
-    from emotion.recognizer import EmotionRecognizer
     from emotion.sources import open_source
 
-    recognizer = EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                                   face_model=args.face_model, backend=args.backend)
+    recognizer = recognizer_from_args(args)
     if recognizer.detector.note:
         warn(recognizer.detector.note)
     pipeline = EmotionPipeline(recognizer)
@@ -233,7 +243,6 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
                              "pip install 'moodtunes[serve]'.") from exc
-    from emotion.recognizer import EmotionRecognizer
     from emotion.sources import open_source
 
     if args.host not in LOOPBACK_NAMES and not args.token:
@@ -242,9 +251,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners)
     source = args.source if args.source is not None else (args.camera or 0)
-    return serve(settings,
-                 lambda: EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                                           face_model=args.face_model, backend=args.backend),
+    return serve(settings, lambda: recognizer_from_args(args),
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
 
 

@@ -70,14 +70,12 @@ def run(args: argparse.Namespace) -> int:
 def mood_of_photo(args: argparse.Namespace) -> tuple[str, float]:
     """The emotion and confidence of the main face in ``args.photo`` (MoodtunesError when there is none)."""
     from emotion.errors import MoodtunesError
-    from emotion.recognizer import EmotionRecognizer
     from emotion.smoothing import main_face
     from emotion.sources import read_image
+    from main import recognizer_from_args, warn
 
-    image = read_image(args.photo, warn=lambda message: print(f"warning: {message}", file=sys.stderr))
-    recognizer = EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                                   face_model=args.face_model, backend=args.backend)
-    faces = recognizer.analyze(image)
+    image = read_image(args.photo, warn=warn)
+    faces = recognizer_from_args(args).analyze(image)
     if not faces:
         raise MoodtunesError(f"No face found in {args.photo}; use a photo where a face is clearly visible, "
                              "or say the mood with --mood.")
