@@ -171,7 +171,7 @@ def error_details(response: requests.Response) -> tuple[str | None, str | None, 
     return _text(error), _text(body.get("error_description")), None
 
 
-def explain(status: int | None, code: str | None, message: str | None, reason: str | None = None) -> str | None:
+def explain(code: str | None, message: str | None, reason: str | None = None) -> str | None:
     """The README step that fixes what Spotify reported, when there is one."""
     said = f"{message or ''} {code or ''}".lower()
     if "premium" in said:
@@ -193,7 +193,7 @@ def explain(status: int | None, code: str | None, message: str | None, reason: s
 def describe_api_error(response: requests.Response, again: str) -> str:
     code, message, reason = error_details(response)
     status = response.status_code
-    known = explain(status, code, message, reason)
+    known = explain(code, message, reason)
     if known:
         return known
     said = message or code or "no details"
@@ -327,7 +327,7 @@ class SpotifyAuth:
         try:
             self._pkce.get_access_token(code=code, check_cache=False)
         except spotipy.SpotifyOauthError as exc:
-            raise SpotifyError(explain(None, exc.error, exc.error_description) or
+            raise SpotifyError(explain(exc.error, exc.error_description) or
                                f"Spotify refused the sign-in ({exc.error_description or exc.error}); "
                                f"{self.again} to try again.") from exc
         except (requests.RequestException, ValueError, KeyError) as exc:
@@ -369,7 +369,7 @@ class SpotifyAuth:
                 raise SignInRequired(
                     f"Your Spotify sign-in has expired or was revoked; {self.again} to sign in again."
                 ) from exc
-            raise SpotifyError(explain(None, exc.error, exc.error_description) or
+            raise SpotifyError(explain(exc.error, exc.error_description) or
                                f"Spotify refused to refresh the sign-in ({exc.error_description or exc.error}); "
                                f"{self.again}.") from exc
         except (requests.RequestException, ValueError) as exc:
@@ -428,7 +428,7 @@ class SpotifyClient:
             if response.status_code == 429:
                 retry_after = _retry_after(response.headers)
                 code, message, reason = error_details(response)
-                known = explain(429, code, message, reason)
+                known = explain(code, message, reason)
                 if known:
                     raise RateLimited(known, retry_after)
                 if retry_after is not None and not waited and retry_after <= self.max_rate_limit_wait:
