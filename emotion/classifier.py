@@ -139,7 +139,7 @@ class OpenCVClassifier:
             self._net = cv2.dnn.readNetFromONNX(str(self.path))
             self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
             self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-            outputs = self._forward(np.zeros((1, self.input_size, self.input_size), np.uint8)).shape
+            outputs = self.logits(np.zeros((1, self.input_size, self.input_size), np.uint8)).shape
         except cv2.error as exc:
             raise CheckpointError(f"{self.path} cannot be run by OpenCV's DNN module "
                                   f"({str(exc).strip().splitlines()[-1][:160]}).") from exc
@@ -147,14 +147,15 @@ class OpenCVClassifier:
             raise CheckpointError(f"{self.path}: the network gives {outputs[1:]} outputs for {len(classes)} named "
                                   "classes; the file is inconsistent. Export it again.")
 
-    def _forward(self, faces: np.ndarray) -> np.ndarray:
+    def logits(self, faces: np.ndarray) -> np.ndarray:
+        """The network's raw outputs (N, 7) for uint8 gray faces (N, input_size, input_size)."""
         self._net.setInput(normalize(faces, self.mean, self.std))
         return self._net.forward()
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        return softmax(self._forward(faces)).astype(np.float32)
+        return softmax(self.logits(faces)).astype(np.float32)
 
 
 class TorchClassifier:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -26,6 +25,7 @@ from emotion.checkpoint import load_checkpoint
 from emotion.classifier import ONNX_FORMAT, OpenCVClassifier
 from emotion.errors import MoodtunesError
 from emotion.model import fuse_batchnorm
+from emotion.preprocess import normalize
 
 ONNX_FORMAT_VERSION = "1"
 
@@ -68,14 +68,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
 
 def verify(model: torch.nn.Module, onnx_path: Path, input_size: int, n: int = 64) -> float:
     """Largest logit difference between PyTorch and OpenCV on ``n`` random faces; raises if large."""
-    classifier = OpenCVClassifier(onnx_path)
+    classifier = OpenCVClassifier(onnx_path)  # as the app opens it: its metadata must read back too
     faces = np.random.default_rng(0).integers(0, 256, (n, input_size, input_size), dtype=np.uint8)
     with torch.inference_mode():
-        x = (torch.from_numpy(faces).float().unsqueeze(1) / 255.0 - classifier.mean) / classifier.std
-        expected = model(x).numpy()
-    net = cv2.dnn.readNetFromONNX(str(onnx_path))
-    net.setInput(x.numpy())
-    difference = float(np.abs(net.forward() - expected).max())
+        expected = model(normalize(torch.from_numpy(faces), classifier.mean, classifier.std)).numpy()
+    difference = float(np.abs(classifier.logits(faces) - expected).max())
     if difference > 1e-3:
         raise MoodtunesError(f"OpenCV disagrees with PyTorch on {onnx_path.name} (max logit difference "
                              f"{difference:.2g}); the export is not usable.")
