@@ -43,6 +43,10 @@ class SourceError(MoodtunesError):
     """A frame source cannot be opened or was lost."""
 
 
+class ImageTooLarge(SourceError):
+    """An image with more pixels than moodtunes decodes (see MAX_IMAGE_PIXELS)."""
+
+
 class Frame(NamedTuple):
     image: np.ndarray  # BGR, BGRA or gray uint8; read-only, nobody changes it after it is handed over
     timestamp: float  # seconds on the source's own clock
@@ -214,7 +218,7 @@ def _decode(name: str, head: bytes, header_source, decode: Callable[[int], np.nd
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
         if head != b"\xff\xd8\xff" or factor is None:
             size = f"{pixels / 1e6:.0f} megapixels" if math.isfinite(pixels) else "hundreds of megapixels"
-            raise SourceError(f"{name} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
+            raise ImageTooLarge(f"{name} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
                               "shrink it first (or save it as JPEG).")
         frame = decode(JPEG_REDUCED_FLAGS[factor])
         if frame is not None and warn is not None:

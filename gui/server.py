@@ -45,7 +45,8 @@ from emotion.errors import MoodtunesError
 from emotion.live import EngineInfo, LiveAnalysis
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.recognizer import EmotionRecognizer
-from emotion.sources import FrameSource, SourceError, Warn, decode_image
+from emotion.sources import FrameSource, ImageTooLarge, SourceError, Warn, decode_image
+from playlist.profiles import STRATEGIES
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 KEEP_ALIVE_S = 15.0
@@ -116,8 +117,8 @@ class LiveMood:
 
 
 class PlaylistRequest(BaseModel):
-    mood: Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "current"] = "current"
-    strategy: Literal["match", "lift"] = "match"
+    mood: Literal[(*EMOTIONS, "current")] = "current"
+    strategy: Literal[STRATEGIES] = "match"
     dry_run: bool = False
     new: bool = False
 
@@ -209,23 +210,23 @@ def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRec
 
         try:
             shape, faces = await run_in_threadpool(work)
+        except ImageTooLarge as exc:
+            raise ApiError(413, str(exc)) from exc
         except SourceError as exc:
-            raise ApiError(413 if "megapixels" in str(exc) else 400, str(exc)) from exc
+            raise ApiError(400, str(exc)) from exc
         return {"width": shape[1], "height": shape[0], "faces": [face.to_dict() for face in faces], "notes": notes}
 
     @app.get("/mood")
     async def mood() -> dict:
         snapshot = live.snapshot()
-        if snapshot["state"] == "none":
-            raise ApiError(404, "No live source: start the server with --camera N or --source FILE.")
+        require_source(live)
         if snapshot["state"] == "failed":
             raise ApiError(503, f"The live source stopped: {snapshot['error']}")
         return snapshot
 
     @app.get("/events")
     async def events(request: Request) -> StreamingResponse:
-        if live.state == "none":
-            raise ApiError(404, "No live source: start the server with --camera N or --source FILE.")
+        require_source(live)
         if listeners[0] >= settings.max_listeners:
             raise ApiError(503, f"Already {settings.max_listeners} listeners; try again later.")
         return StreamingResponse(mood_events(live, listeners, settings.events_interval_ms / 1000),
@@ -280,6 +281,11 @@ async def mood_events(live: LiveMood, listeners: list[int], interval: float) -> 
             await asyncio.sleep(interval)
     finally:
         listeners[0] -= 1
+
+
+def require_source(live: LiveMood) -> None:
+    if live.state == "none":
+        raise ApiError(404, "No live source: start the server with --camera N or --source FILE.")
 
 
 def playlist_error(exc: MoodtunesError, emotion: str) -> ApiError:
