@@ -72,10 +72,16 @@ class RecentPlaylists:
         return data if isinstance(data, dict) else {}
 
     def find(self, emotion: str, strategy: str, now: float) -> dict | None:
+        """The entry made less than REUSE_MINUTES ago, or None (also for one that a damaged file garbled)."""
         entry = self._read().get(f"{emotion}/{strategy}")
-        if not isinstance(entry, dict) or not all(k in entry for k in ("id", "url", "name", "created", "tracks")):
+        try:
+            fresh = 0 <= now - float(entry["created"]) < REUSE_MINUTES * 60
+            entry["added"] = int(entry.get("added", 0))
+            whole = all(isinstance(entry[k], str) for k in ("id", "url", "name")) and all(
+                isinstance(item, list) and len(item) == 5 for item in entry["tracks"])
+        except (TypeError, KeyError, ValueError, AttributeError):
             return None
-        return entry if 0 <= now - float(entry["created"]) < REUSE_MINUTES * 60 else None
+        return entry if fresh and whole else None
 
     def remember(self, emotion: str, strategy: str, entry: dict) -> None:
         data = self._read()
@@ -185,16 +191,16 @@ def _reuse(entry: dict, client: SpotifyClient, emotion: str, strategy: str, rece
         held = None
     if held is not None and held >= len(tracks):
         entry["added"] = len(tracks)
-    if int(entry.get("added", 0)) < len(tracks):
+    if entry["added"] < len(tracks):
         progress(f"Finishing {entry['name']}...")
-        before = int(entry.get("added", 0))
+        before = entry["added"]
         _add(client, entry, recent, emotion, strategy, progress, again, notes)
         notes.insert(0, f"Finished the playlist made {minutes} min ago for {emotion}: "
                         f"{entry['added'] - before} more tracks added.")
     else:
         notes.append(f"You made this playlist {minutes} min ago for {emotion} ({strategy}); here it is again, no "
                      f"duplicate made. For {REUSE_MINUTES} minutes the same mood reuses it{new_hint}.")
-    return PlaylistResult(entry["name"], tracks, entry["url"], int(entry["added"]), notes, reused=True)
+    return PlaylistResult(entry["name"], tracks, entry["url"], entry["added"], notes, reused=True)
 
 
 def _add(client: SpotifyClient, entry: dict, recent: RecentPlaylists, emotion: str, strategy: str,
@@ -203,12 +209,12 @@ def _add(client: SpotifyClient, entry: dict, recent: RecentPlaylists, emotion: s
     uris = [item[1] for item in entry["tracks"]]
 
     def took(n: int) -> None:
-        entry["added"] = int(entry.get("added", 0)) + n
+        entry["added"] += n
         recent.remember(emotion, strategy, entry)
 
     try:
         progress(f"Adding {len(uris) - entry['added']} tracks...")
-        client.add_tracks(entry["id"], uris[int(entry.get("added", 0)):], added=took)
+        client.add_tracks(entry["id"], uris[entry["added"]:], added=took)
     except SpotifyError as exc:
         notes.insert(0, f"Created, {entry['added']} of {len(uris)} tracks added: {exc} To add the rest, {again} "
                         f"within {REUSE_MINUTES} minutes: the same playlist is completed, not duplicated.")
