@@ -246,6 +246,28 @@ def test_evaluate_reports_the_precision_it_ran_in(fer_csv, tiny_checkpoint, caps
     assert results["app"]["n"] == results["float32"]["n"] == 14
 
 
+def test_evaluate_averages_several_checkpoints_as_one_ensemble(fer_csv, tmp_path, tiny_checkpoint, capsys):
+    """Several --checkpoint: the metrics are those of the averaged probabilities (how a teacher ensemble is measured)."""
+    from emotion.checkpoint import save_checkpoint
+    from emotion.model import CustomDeepEmotionNet
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1)),
+                    mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none"})
+    assert evaluate_main(["--dataset", "fer2013", "--data", str(fer_csv), "--split", "test", "--device", "cpu",
+                          "--checkpoint", str(tiny_checkpoint), str(other)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    data = load_dataset("fer2013", fer_csv, "test").labelled()
+    probs = [predict_probabilities(load_checkpoint(path).model, data.images, FER_MEAN, FER_STD, torch.device("cpu"))
+             for path in (tiny_checkpoint, other)]
+    expected = np.zeros((7, 7), int)
+    np.add.at(expected, (data.labels, ((probs[0] + probs[1]) / 2).argmax(1)), 1)
+    assert result["checkpoint"] == [str(tiny_checkpoint), str(other)]
+    assert result["confusion_matrix"] == expected.tolist()
+    assert result["confusion_png"].endswith("tiny_ensemble_of_2_confusion_fer2013_test.png")
+
+
 def test_evaluate_bad_checkpoint_is_one_line(fer_csv, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_text("nope")

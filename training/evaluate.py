@@ -2,6 +2,9 @@
 
     python -m training.evaluate --dataset fer2013 --data ../shared/datasets/fer2013.csv.xz \
         --split test --checkpoint checkpoints/emotion_fer2013.pt --tta
+
+Several checkpoints are measured as one ensemble (their probabilities averaged), the way
+``training.train --teacher`` uses them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from emotion.checkpoint import load_checkpoint
 from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
-from emotion.device import resolve_device
 from emotion.errors import MoodtunesError
 from emotion.preprocess import normalize
 from training.datasets import DATASETS, load_dataset, resize_images
@@ -62,6 +63,13 @@ def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bo
     return np.concatenate(out)
 
 
+def open_evaluated(checkpoint: str, device: str, precision: str) -> Classifier:
+    """An .onnx runs on OpenCV as the app runs it; a .pt on torch in float32, or as the app runs it (``app``)."""
+    if checkpoint.endswith(".onnx"):
+        return OpenCVClassifier(checkpoint)
+    return TorchClassifier(checkpoint, device, precision=None if precision == "app" else precision)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,48 +77,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="dataset file or folder (see training/datasets.py)")
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="fer2013: val=PublicTest, test=PrivateTest; ferplus: FER2013Valid / FER2013Test")
-    p.add_argument("--checkpoint", required=True,
-                   help=".pt (run by torch) or .onnx (run by OpenCV's DNN module, the app's CPU backend)")
+    p.add_argument("--checkpoint", required=True, nargs="+",
+                   help=".pt (run by torch) or .onnx (run by OpenCV's DNN module, the app's CPU backend); several "
+                        "are evaluated as an ensemble (their probabilities averaged), as --teacher uses them")
     p.add_argument("--tta", action="store_true", help="average predictions over the face and its mirror image")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("float32", "app"), default="float32",
-                   help="for a .pt: app = run it as the app's torch backend does on this device (BatchNorm "
-                        "folded; float16 on CUDA, bfloat16 on CPUs with native bf16). An .onnx always runs as the "
-                        "app runs it on the CPU (float32)")
+                   help="for a .pt, run by torch with BatchNorm folded as the app runs it: app = also in the "
+                        "app's precision on this device (float16 on CUDA, bfloat16 on CPUs with native bf16). An "
+                        ".onnx always runs as the app runs it on the CPU (float32)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--no-plot", action="store_true", help="do not write the confusion-matrix PNG")
     args = p.parse_args(argv)
-    try:
-        if args.checkpoint.endswith(".onnx") or args.precision == "app":
-            classifier = (OpenCVClassifier(args.checkpoint) if args.checkpoint.endswith(".onnx")
-                          else TorchClassifier(args.checkpoint, args.device))
-            data = load_dataset(args.dataset, args.data, args.split).labelled()
-            data.images = resize_images(data.images, classifier.input_size)
-            probs = classifier_probabilities(classifier, data.images, args.tta, args.batch_size)
-            backend, precision = classifier.backend, classifier.precision
-        else:
-            device = resolve_device(args.device)
-            ckpt = load_checkpoint(args.checkpoint)
-            data = load_dataset(args.dataset, args.data, args.split).labelled()
-            data.images = resize_images(data.images, ckpt.input_size)
-            model = ckpt.model.to(device).to(memory_format=torch.channels_last)
-            probs = predict_probabilities(model, data.images, ckpt.mean, ckpt.std, device, args.tta,
-                                          args.batch_size, progress=True)
-            backend, precision = "torch", "float32"
+    try:  # models first: a bad checkpoint is reported before the data is read
+        classifiers = [open_evaluated(checkpoint, args.device, args.precision) for checkpoint in args.checkpoint]
+        data = load_dataset(args.dataset, args.data, args.split).labelled()
     except MoodtunesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    probs = np.mean([classifier_probabilities(c, resize_images(data.images, c.input_size), args.tta, args.batch_size)
+                     for c in classifiers], axis=0)
+    backend = "+".join(dict.fromkeys(c.backend for c in classifiers))
+    precision = "+".join(dict.fromkeys(c.precision for c in classifiers))
+    checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     result = {
         "dataset": args.dataset,
         "split": args.split,
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": checkpoint,
         "tta": args.tta,
         "backend": backend,
         "precision": precision,
         **summarize(data.labels, probs.argmax(1)),
     }
     if not args.no_plot:
-        png = Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}_confusion_{args.dataset}_{args.split}.png")
+        first = Path(args.checkpoint[0])
+        ensemble = f"_ensemble_of_{len(args.checkpoint)}" if len(args.checkpoint) > 1 else ""
+        png = first.with_name(f"{first.stem}{ensemble}_confusion_{args.dataset}_{args.split}.png")
         try:
             plot_confusion(result["confusion_matrix"], png,
                            f"{args.dataset} {args.split}: accuracy {100 * result['accuracy']:.2f}%")
