@@ -160,6 +160,32 @@ def test_missing_or_wrong_data_fails_clearly(tmp_path, fer_csv):
         load_dataset("fer2013", bad, "train")
 
 
+def test_packed_shards_hold_the_same_faces_and_a_missing_shard_is_named(ferplus_folder, tmp_path, capsys):
+    from training.pack import main as pack_main
+
+    packed = tmp_path / "packed"
+    two_faces = str(2 * 48 * 48 / 2**20)
+    with pytest.warns(UserWarning):
+        assert pack_main(["--dataset", "ferplus", "--data", str(ferplus_folder), "--out", str(packed),
+                          "--shard-mib", two_faces]) == 0
+        originals = {split: load_dataset("ferplus", ferplus_folder, split) for split in ("train", "test")}
+    assert sorted(f.name for f in packed.glob("test-*.npz")) == ["test-000.npz", "test-001.npz", "test-002.npz"]
+    for split, original in originals.items():
+        loaded = load_dataset("ferplus", packed, split)
+        np.testing.assert_array_equal(loaded.images, original.images)
+        np.testing.assert_array_equal(loaded.labels, original.labels)  # ties (NO_LABEL) included
+        np.testing.assert_array_equal(loaded.soft_targets, original.soft_targets)
+    with pytest.raises(MoodtunesError, match="holds ferplus, not fer2013: pass --dataset ferplus"):
+        load_dataset("fer2013", packed, "train")
+    (packed / "test-001.npz").unlink()
+    with pytest.raises(MoodtunesError, match="holds 3 of the 5 test faces in 2 of 3 shards"):
+        load_dataset("ferplus", packed, "test")
+    capsys.readouterr()
+    assert pack_main(["--dataset", "fer2013", "--data", str(ferplus_folder), "--out", str(packed)]) == 2
+    refusal = f"error: {packed} already holds ferplus: pack fer2013 into another folder."
+    assert capsys.readouterr().err.strip() == refusal
+
+
 TINY_MODEL = ["--widths", "8", "8", "16", "16", "16", "--depths", "1", "1", "1", "1", "1", "--workers", "0",
               "--batch-size", "14", "--threads", "1"]
 
@@ -247,7 +273,7 @@ def test_evaluate_reports_the_precision_it_ran_in(fer_csv, tiny_checkpoint, caps
 
 
 def test_evaluate_averages_several_checkpoints_as_one_ensemble(fer_csv, tmp_path, tiny_checkpoint, capsys):
-    """Several --checkpoint: the metrics are those of the averaged probabilities (how a teacher ensemble is measured)."""
+    """Several --checkpoint: the metrics of their averaged probabilities (how a teacher ensemble is measured)."""
     from emotion.checkpoint import save_checkpoint
     from emotion.model import CustomDeepEmotionNet
 

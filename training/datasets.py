@@ -4,12 +4,16 @@ Every loader returns a :class:`FaceData`: 48x48 uint8 faces decoded once into me
 majority label per face (class index in :data:`emotion.classes.EMOTIONS` order) and, for
 FER+, the annotators' vote distribution. Unreadable images are skipped and counted in a
 warning, never fatal.
+
+Either dataset can also be read from a folder that ``python -m training.pack`` wrote: the same
+faces as uint8 arrays in ``.npz`` shards small enough to carry to a GPU machine.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import lzma
 import warnings
 import zipfile
@@ -28,6 +32,7 @@ IMAGE_SIZE = 48
 SPLITS = ("train", "val", "test")
 DATASETS = ("fer2013", "ferplus")
 NO_LABEL = -1  # FER+ faces whose top vote count is shared by several emotions
+PACK_MANIFEST = "moodtunes-pack.json"  # names the dataset and the faces per split of a packed folder
 
 # Usage column / file-name prefix of FER2013 and folder names of FER+, per split.
 FER2013_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -67,6 +72,8 @@ def load_dataset(dataset: str, path: str | Path, split: str) -> FaceData:
         raise MoodtunesError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
     if not path.exists():
         raise MoodtunesError(f"Dataset not found: {path}. Pass --data with the dataset's file or folder.")
+    if (path / PACK_MANIFEST).is_file():
+        return load_packed(path, dataset, split)
     if dataset == "fer2013":
         if path.name.endswith((".csv", ".csv.xz")):
             return load_fer2013_csv(path, split)
@@ -168,6 +175,34 @@ def load_ferplus(path: str | Path, split: str) -> FaceData:
         soft.append(emotion_votes / emotion_votes.sum())
     _warn_skipped(skipped, path, split)
     return _face_data(images, labels, soft, "ferplus", split, path)
+
+
+def load_packed(path: str | Path, dataset: str, split: str) -> FaceData:
+    """A split from a folder written by ``python -m training.pack``: its ``{split}-NNN.npz`` shards, in order."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / PACK_MANIFEST).read_text())
+        packed, expected = manifest["dataset"], manifest["splits"].get(split)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MoodtunesError(f"{path / PACK_MANIFEST} is unreadable ({exc}): pack the dataset again with "
+                             "`python -m training.pack`.") from None
+    if packed != dataset:
+        raise MoodtunesError(f"{path} holds {packed}, not {dataset}: pass --dataset {packed}.")
+    if expected is None:
+        raise MoodtunesError(f"{path} has no {split} split: pack it with `python -m training.pack --split {split}`.")
+    shards = [np.load(shard) for shard in sorted(path.glob(f"{split}-*.npz"))]
+    found = sum(len(shard["labels"]) for shard in shards)
+    if found != expected["faces"] or len(shards) != expected["shards"]:
+        raise MoodtunesError(f"{path} holds {found} of the {expected['faces']} {split} faces in {len(shards)} of "
+                             f"{expected['shards']} shards: copy all of its {split}-*.npz files.")
+    soft = [shard["soft_targets"] for shard in shards if "soft_targets" in shard]
+    return FaceData(
+        images=np.concatenate([shard["images"] for shard in shards]),
+        labels=np.concatenate([shard["labels"] for shard in shards]).astype(np.int64),
+        soft_targets=np.concatenate(soft) if soft else None,
+        name=dataset,
+        split=split,
+    )
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:

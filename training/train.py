@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.split("\n")[1:]))
     p.add_argument("--dataset", choices=DATASETS, help="required unless resuming")
-    p.add_argument("--data", help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip "
-                                  "(required unless resuming; then it defaults to the original path)")
+    p.add_argument("--data", help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
+                                  "either: a folder from training.pack (required unless resuming; then it "
+                                  "defaults to the original path)")
     p.add_argument("--out", help="run folder for checkpoints, log.csv and curves.png "
                                  "(required unless resuming; then it defaults to the checkpoint's folder)")
     # model
