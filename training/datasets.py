@@ -190,7 +190,7 @@ def load_packed(path: str | Path, dataset: str, split: str) -> FaceData:
         raise MoodtunesError(f"{path} holds {packed}, not {dataset}: pass --dataset {packed}.")
     if expected is None:
         raise MoodtunesError(f"{path} has no {split} split: pack it with `python -m training.pack --split {split}`.")
-    shards = [np.load(shard) for shard in sorted(path.glob(f"{split}-*.npz"))]
+    shards = [_read_npz(shard) for shard in sorted(path.glob(f"{split}-*.npz"))]
     found = sum(len(shard["labels"]) for shard in shards)
     if found != expected["faces"] or len(shards) != expected["shards"]:
         raise MoodtunesError(f"{path} holds {found} of the {expected['faces']} {split} faces in {len(shards)} of "
@@ -203,6 +203,12 @@ def load_packed(path: str | Path, dataset: str, split: str) -> FaceData:
         name=dataset,
         split=split,
     )
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz, each decompressed once (an open NpzFile decompresses on every access)."""
+    with np.load(path) as npz:
+        return dict(npz)
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
