@@ -12,7 +12,7 @@ from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD, crop_face, eye_angle, normalize, resize_faces, to_bgr, to_gray
 from emotion.recognizer import EmotionRecognizer
-from training.evaluate import predict_probabilities
+from training.train import predict_probabilities
 
 
 def test_colour_layouts():

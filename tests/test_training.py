@@ -23,7 +23,7 @@ from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD
 from training.datasets import NO_LABEL, load_dataset
 from training.evaluate import main as evaluate_main
-from training.evaluate import predict_probabilities
+from training.train import predict_probabilities
 
 SPLIT_PREFIX = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 

@@ -15,39 +15,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
 from emotion.errors import MoodtunesError
-from emotion.preprocess import normalize
 from training.datasets import DATASETS, load_dataset, resize_images
 from training.metrics import PlotUnavailable, plot_confusion, summarize
-
-
-@torch.inference_mode()
-def predict_probabilities(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    mean: float,
-    std: float,
-    device: torch.device,
-    tta: bool = False,
-    batch_size: int = 512,
-    progress: bool = False,
-) -> np.ndarray:
-    """Softmax probabilities (N, 7) for uint8 faces (N, H, W); ``tta`` averages in the mirror image."""
-    model.eval()
-    dtype = next(model.parameters()).dtype
-    out = []
-    for start in tqdm(range(0, len(images), batch_size), desc="evaluate", disable=not progress, leave=False):
-        batch = normalize(torch.from_numpy(images[start : start + batch_size]), mean, std).to(device, dtype)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        probs = model(batch).float().softmax(1)
-        if tta:
-            probs = (probs + model(batch.flip(3)).float().softmax(1)) / 2
-        out.append(probs.cpu())
-    return torch.cat(out).numpy()
 
 
 def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bool = False,

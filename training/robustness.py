@@ -25,10 +25,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
+from emotion.classifier import Classifier
 from emotion.errors import MoodtunesError
 from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all
 from training.datasets import DATASETS, load_dataset, load_fer2013_folder
+from training.evaluate import classifier_probabilities, open_evaluated
 from training.metrics import PlotUnavailable, pyplot
 
 
@@ -53,14 +54,8 @@ def match_folder_copy(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
     return np.where(close, order[:, 0], -1)
 
 
-def open_model(path: str) -> Classifier:
-    """An .onnx as the app runs it on CPUs (OpenCV); a .pt in float32 on torch, its reference."""
-    return OpenCVClassifier(path) if path.endswith(".onnx") else TorchClassifier(path, "cpu", "float32")
-
-
-def accuracy(classifier, faces: np.ndarray, labels: np.ndarray, batch: int = 512) -> float:
-    predictions = np.concatenate([classifier(faces[i : i + batch]).argmax(1) for i in range(0, len(faces), batch)])
-    return float((predictions == labels).mean())
+def accuracy(classifier: Classifier, faces: np.ndarray, labels: np.ndarray) -> float:
+    return float((classifier_probabilities(classifier, faces).argmax(1) == labels).mean())
 
 
 def evaluate(classifier, faces: np.ndarray, labels: np.ndarray, shifted: tuple[np.ndarray, np.ndarray] | None,
@@ -132,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             shifted = (copy.images[match[found]], labels[found])
         results = {}
         for path in args.checkpoint:
-            result = evaluate(open_model(path), faces, labels, shifted, args.seed)
+            result = evaluate(open_evaluated(path, "cpu", "float32"), faces, labels, shifted, args.seed)
             line = {"checkpoint": path, "dataset": args.dataset, "split": args.split, "n": int(len(labels)), **result}
             if shifted is not None:
                 line["domain_shift_faces"] = int(len(shifted[1]))

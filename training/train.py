@@ -46,7 +46,6 @@ from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
 from training.corruptions import corrupt_random
 from training.datasets import DATASETS, FaceData, load_dataset, resize_images
-from training.evaluate import predict_probabilities
 from training.metrics import PlotUnavailable, confusion_matrix, plot_training_curves, summarize_confusion
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "seconds")
@@ -288,6 +287,19 @@ def autocast_dtype(device: torch.device, mode: str) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
+
+
+@torch.inference_mode()
+def predict_probabilities(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
+                          batch_size: int = 512) -> np.ndarray:
+    """Softmax probabilities (N, 7) of the model being trained, for uint8 faces (N, H, W), in its own dtype."""
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = normalize(torch.from_numpy(images[start : start + batch_size]), mean, std).to(device, dtype)
+        out.append(model(batch.contiguous(memory_format=torch.channels_last)).float().softmax(1).cpu())
+    return torch.cat(out).numpy()
 
 
 def validate(model: torch.nn.Module, data: FaceData, device: torch.device, rank: int, world: int) -> dict:
