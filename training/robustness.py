@@ -58,8 +58,8 @@ def accuracy(classifier: Classifier, faces: np.ndarray, labels: np.ndarray) -> f
     return float((classifier_probabilities(classifier, faces).argmax(1) == labels).mean())
 
 
-def evaluate(classifier, faces: np.ndarray, labels: np.ndarray, shifted: tuple[np.ndarray, np.ndarray] | None,
-             seed: int) -> dict:
+def evaluate(classifier: Classifier, faces: np.ndarray, labels: np.ndarray,
+             shifted: tuple[np.ndarray, np.ndarray] | None, seed: int) -> dict:
     result = {"clean": accuracy(classifier, faces, labels), "corruptions": {}}
     for name in tqdm(CORRUPTIONS, desc="corruptions", leave=False):
         result["corruptions"][name] = [

@@ -236,7 +236,7 @@ class Teachers:
         """Averaged probabilities for uint8 (or mixed float 0..255) faces (N, 1, H, W)."""
         total = 0
         for model, (mean, std) in zip(self.models, self.norms, strict=True):
-            x = ((views.float() / 255.0 - mean) / std).to(self.device).contiguous(memory_format=torch.channels_last)
+            x = normalize(views, mean, std).to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                 enabled=self.amp_dtype is not None):
                 logits = model(x).float()
