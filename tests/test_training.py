@@ -454,3 +454,15 @@ def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, ti
     start = load_checkpoint(tiny_checkpoint).model.state_dict()
     assert any(not torch.equal(v, start[k]) for k, v in trained.model.state_dict().items())  # it trained
     assert trained.metadata["args"]["init"] == os.path.relpath(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("script", ["train", "evaluate", "evaluate_pipeline", "export", "pack", "robustness"])
+def test_each_training_script_helps_under_the_name_it_is_run_by(script):
+    result = subprocess.run([sys.executable, "-m", f"training.{script}", "--help"], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    usage, summary = result.stdout.split("\n\n")[:2]
+    assert usage.startswith(f"usage: python -m training.{script} ")
+    assert summary.strip() and not summary.startswith("options:")  # the docstring's first line
+    assert f"python -m training.{script} --" in result.stdout  # its example, each backslash kept
+    assert not re.search(r"\S {5,}--", result.stdout)  # no example's two lines joined into one

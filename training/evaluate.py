@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on a dataset split and print one JSON line of metrics.
 
-    python -m training.evaluate --dataset fer2013 --data ../shared/datasets/fer2013.csv.xz \
+    python -m training.evaluate --dataset fer2013 --data ../shared/datasets/fer2013.csv.xz \\
         --split test --checkpoint checkpoints/emotion_fer2013.pt --tta
 
 Several checkpoints are measured as one ensemble (their probabilities averaged), the way
@@ -9,7 +9,6 @@ Several checkpoints are measured as one ensemble (their probabilities averaged),
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,8 @@ from tqdm import tqdm
 
 from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
 from emotion.errors import MoodtunesError
-from training.datasets import DATASETS, load_dataset, resize_images
+from training.cli import add_dataset_arguments, script_parser
+from training.datasets import load_dataset, resize_images
 from training.metrics import PlotUnavailable, plot_confusion, summarize
 
 
@@ -44,10 +44,8 @@ def open_evaluated(checkpoint: str, device: str, precision: str) -> Classifier:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", required=True, help="dataset file or folder (see training/datasets.py)")
+    p = script_parser("training.evaluate", __doc__)
+    add_dataset_arguments(p)
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="fer2013: val=PublicTest, test=PrivateTest; ferplus: FER2013Valid / FER2013Test")
     p.add_argument("--checkpoint", required=True, nargs="+",

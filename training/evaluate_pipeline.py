@@ -3,7 +3,7 @@
 Dataset faces are upscaled to webcam size, placed in a frame and rolled by a random angle
 (a tilted head), then found by the app's face detector and classified from its crop:
 
-    python -m training.evaluate_pipeline --dataset ferplus --data ../shared/datasets/ferplus.zip \
+    python -m training.evaluate_pipeline --dataset ferplus --data ../shared/datasets/ferplus.zip \\
         --split val --checkpoint checkpoints/emotion_ferplus.pt --face-model yunet.onnx --roll 20
 
 Prints one JSON line: for "aligned" and "unaligned" crops, the faces found and the accuracy
@@ -12,7 +12,6 @@ on them. This is how moodtunes decided to level the eyes before classifying.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -22,7 +21,8 @@ from tqdm import tqdm
 
 from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
-from training.datasets import DATASETS, load_dataset
+from training.cli import add_dataset_arguments, script_parser
+from training.datasets import load_dataset
 
 FACE_SIDE = 192  # a face at desk distance in a 640x480 webcam frame
 FRAME_SIDE = 400
@@ -40,10 +40,8 @@ def synthetic_frame(face: np.ndarray, angle: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", required=True)
+    p = script_parser("training.evaluate_pipeline", __doc__)
+    add_dataset_arguments(p)
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--face-model", help="YuNet .onnx (default: the downloaded one)")

@@ -11,7 +11,6 @@ fails. Needs the `onnx` and `onnxscript` packages (pip install 'moodtunes[train]
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -26,6 +25,7 @@ from emotion.classifier import ONNX_FORMAT, OpenCVClassifier
 from emotion.errors import MoodtunesError
 from emotion.model import fuse_batchnorm
 from emotion.preprocess import normalize
+from training.cli import script_parser
 
 ONNX_FORMAT_VERSION = "1"
 
@@ -80,9 +80,7 @@ def verify(model: torch.nn.Module, onnx_path: Path, input_size: int, n: int = 64
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n")[1:]))
+    p = script_parser("training.export", __doc__)
     p.add_argument("--checkpoint", required=True, help="a .pt written by python -m training.train")
     p.add_argument("--out", help="the .onnx to write (default: next to the checkpoint, same name)")
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """Pack dataset splits as uint8 ``.npz`` shards: what travels to a GPU machine, and loads in seconds.
 
-    python -m training.pack --dataset ferplus --data ../shared/datasets/ferplus.zip \
+    python -m training.pack --dataset ferplus --data ../shared/datasets/ferplus.zip \\
         --out data/ferplus --split train val --shard-mib 20
 
 Train with ``--data data/ferplus`` (the folder). Each split is ``{split}-000.npz``,
@@ -12,7 +12,6 @@ the repository) can take the shards a few per call.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -21,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from emotion.errors import MoodtunesError
-from training.datasets import DATASETS, PACK_MANIFEST, SPLITS, FaceData, load_dataset
+from training.cli import add_dataset_arguments, script_parser
+from training.datasets import PACK_MANIFEST, SPLITS, FaceData, load_dataset
 
 
 def pack_split(data: FaceData, out: Path, shard_mib: float) -> int:
@@ -44,10 +44,8 @@ def pack_split(data: FaceData, out: Path, shard_mib: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", required=True, help="the dataset as training.train reads it (file, folder or zip)")
+    p = script_parser("training.pack", __doc__)
+    add_dataset_arguments(p)
     p.add_argument("--out", required=True, help="folder for the shards and manifest (data/ is kept out of git)")
     p.add_argument("--split", nargs="+", choices=SPLITS, default=list(SPLITS))
     p.add_argument("--shard-mib", type=float, default=20.0, help="faces per shard, in MiB of uint8 pixels")

@@ -16,7 +16,6 @@ side by side. Models run as the app runs them (.onnx on OpenCV, .pt on torch in 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -27,8 +26,9 @@ from tqdm import tqdm
 
 from emotion.classifier import Classifier
 from emotion.errors import MoodtunesError
+from training.cli import add_dataset_arguments, script_parser
 from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all
-from training.datasets import DATASETS, load_dataset, load_fer2013_folder
+from training.datasets import load_dataset, load_fer2013_folder
 from training.evaluate import classifier_probabilities, open_evaluated
 from training.metrics import PlotUnavailable, pyplot
 
@@ -102,11 +102,8 @@ def plot(results: dict[str, dict], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n")[1:]))
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", required=True, help="ferplus: FER+ folder or zip; fer2013: the CSV")
+    p = script_parser("training.robustness", __doc__)
+    add_dataset_arguments(p)
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--checkpoint", nargs="+", required=True, help="one or more .onnx / .pt models to compare")
     p.add_argument("--folder-copy", help="fer2013.zip (histogram-equalised JPEG copy) for the domain shift")

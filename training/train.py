@@ -44,6 +44,7 @@ from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
 from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
+from training.cli import DATA_HELP, script_parser
 from training.corruptions import corrupt_random
 from training.datasets import DATASETS, FaceData, load_dataset, resize_images
 from training.metrics import PlotUnavailable, confusion_matrix, plot_training_curves, summarize_confusion
@@ -54,13 +55,9 @@ PATH_ARGS = ("data", "out", "resume", "teacher", "init")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n")[1:]))
+    p = script_parser("training.train", __doc__)
     p.add_argument("--dataset", choices=DATASETS, help="required unless resuming")
-    p.add_argument("--data", help="fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
-                                  "either: a folder from training.pack (required unless resuming; then it "
-                                  "defaults to the original path)")
+    p.add_argument("--data", help=f"{DATA_HELP} (required unless resuming; then it defaults to the original path)")
     p.add_argument("--out", help="run folder for checkpoints, log.csv and curves.png "
                                  "(required unless resuming; then it defaults to the checkpoint's folder)")
     # model

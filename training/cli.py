@@ -1,0 +1,25 @@
+"""The argument parser every ``python -m training.<script>`` starts from."""
+
+from __future__ import annotations
+
+import argparse
+
+from training.datasets import DATASETS
+
+DATA_HELP = ("fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
+             "either: a folder from training.pack")
+
+
+def script_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """A parser named as the script is run (``python -m training.x``), not as ``x.py``, whose help is
+    the module docstring: its first line as the summary, the rest (usage examples) after the options."""
+    summary, _, details = doc.strip("\n").partition("\n")
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=summary,
+                                   epilog=details.strip("\n") or None,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
+    """``--dataset`` and ``--data``, as every script that reads faces takes them."""
+    p.add_argument("--dataset", choices=DATASETS, required=True)
+    p.add_argument("--data", required=True, help=DATA_HELP)
