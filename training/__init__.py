@@ -1,4 +1,5 @@
-"""Training and evaluation of the emotion model (python -m training.train / .evaluate / .export / .robustness).
+"""Training and evaluation of the emotion model: python -m training.train, .evaluate, .evaluate_pipeline,
+.robustness, .export and .pack (each with --help).
 
 They need the training extras: pip install 'moodtunes[train]'.
 """
