@@ -28,17 +28,10 @@ import time
 from typing import TYPE_CHECKING
 
 from emotion.device import device_name
-from emotion.errors import MoodtunesError
+from emotion.errors import ArgumentParser, MoodtunesError
 
 if TYPE_CHECKING:  # the engine loads only when a command needs it
     from emotion.recognizer import EmotionRecognizer
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors: what is wrong and where to look, without the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def frame_count(text: str) -> int:

@@ -1,4 +1,9 @@
-"""The one exception type that user-facing code turns into a one-line message."""
+"""How a problem the user can fix reaches them: as one line that says what to do."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
 
 
 class MoodtunesError(Exception):
@@ -7,3 +12,12 @@ class MoodtunesError(Exception):
 
 class CheckpointError(MoodtunesError):
     """The model file is missing, damaged or does not fit this version of moodtunes."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where to look, without the usage block.
+
+    Every command line of the project (the app and each ``python -m training.x``) builds this one."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

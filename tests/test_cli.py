@@ -71,3 +71,15 @@ def test_bad_input_gives_one_line_and_no_traceback(tmp_path, make_args, message)
 def write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("args,message,help_command", [
+    (["--max-frames=-1"], "--max-frames: must be 0", "moodtunes --help"),
+    (["--no-such-option"], "unrecognized arguments", "moodtunes --help"),
+    (["playlist", "--mood", "bored"], "--mood: invalid choice", "moodtunes playlist --help"),
+])
+def test_a_bad_argument_gets_one_line_without_the_usage_block(args, message, help_command):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stderr.strip().endswith(f"(see {help_command})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import re
@@ -158,6 +159,11 @@ def test_missing_or_wrong_data_fails_clearly(tmp_path, fer_csv):
     bad.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(MoodtunesError, match="not a FER2013 CSV"):
         load_dataset("fer2013", bad, "train")
+    notes = tmp_path / "notes.txt"  # neither a CSV nor a zip: the message names what --data takes
+    notes.write_text("hello")
+    for dataset in ("fer2013", "ferplus"):
+        with pytest.raises(MoodtunesError, match=r"not a readable zip file: pass --data with the dataset's folder"):
+            load_dataset(dataset, notes, "train")
 
 
 def test_packed_shards_hold_the_same_faces_and_a_missing_shard_is_named(ferplus_folder, tmp_path, capsys):
@@ -454,6 +460,26 @@ def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, ti
     start = load_checkpoint(tiny_checkpoint).model.state_dict()
     assert any(not torch.equal(v, start[k]) for k, v in trained.model.state_dict().items())  # it trained
     assert trained.metadata["args"]["init"] == os.path.relpath(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("script,argv,message", [
+    ("train", ["--dataset", "fer2013", "--epochs", "x"], "--epochs: invalid int value"),
+    ("train", ["--epochs", "3"], "--dataset, --data and --out are required"),
+    ("evaluate", ["--dataset", "nope", "--data", "x", "--checkpoint", "x"], "--dataset: invalid choice"),
+    ("evaluate_pipeline", ["--dataset", "ferplus", "--data", "x", "--checkpoint", "x", "--no-such-option"],
+     "unrecognized arguments: --no-such-option"),
+    ("export", ["--out", "x.onnx"], "required: --checkpoint"),
+    ("pack", ["--dataset", "ferplus"], "required: --data"),
+    ("robustness", [], "required"),
+])
+def test_each_training_script_answers_a_bad_argument_in_one_line(capsys, script, argv, message):
+    main = importlib.import_module(f"training.{script}").main
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage:" not in err  # no usage block in front of the error
+    assert message in err and err.strip().endswith(f"(see python -m training.{script} --help)")
 
 
 @pytest.mark.parametrize("script", ["train", "evaluate", "evaluate_pipeline", "export", "pack", "robustness"])

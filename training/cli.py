@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from emotion.errors import ArgumentParser
 from training.datasets import DATASETS
 
 DATA_HELP = ("fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
@@ -12,11 +13,12 @@ DATA_HELP = ("fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .z
 
 def script_parser(module: str, doc: str) -> argparse.ArgumentParser:
     """A parser named as the script is run (``python -m training.x``), not as ``x.py``, whose help is
-    the module docstring: its first line as the summary, the rest (usage examples) after the options."""
+    the module docstring: its first line as the summary, the rest (usage examples) after the options.
+    A bad argument gets one line, as in the app."""
     summary, _, details = doc.strip("\n").partition("\n")
-    return argparse.ArgumentParser(prog=f"python -m {module}", description=summary,
-                                   epilog=details.strip("\n") or None,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return ArgumentParser(prog=f"python -m {module}", description=summary,
+                          epilog=details.strip("\n") or None,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_dataset_arguments(p: argparse.ArgumentParser) -> None:

@@ -224,7 +224,8 @@ def _image_files(path: Path, under: str = "") -> Iterator[tuple[str, callable]]:
         try:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile as exc:
-            raise MoodtunesError(f"{path} is not a readable zip file; re-download it.") from exc
+            raise MoodtunesError(f"{path} is not a readable zip file: pass --data with the dataset's folder or .zip "
+                                 "(FER2013 also as .csv or .csv.xz), or re-download it.") from exc
         names = [n for n in archive.namelist() if not n.endswith("/")]
         # Accept zips that wrap everything in one top folder (e.g. fer2013/train/...).
         root = _common_root(names, under)
