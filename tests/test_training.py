@@ -22,7 +22,7 @@ from emotion.classes import EMOTIONS
 from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD
-from training.datasets import NO_LABEL, load_dataset
+from training.datasets import DATA_HELP, NO_LABEL, load_dataset
 from training.evaluate import main as evaluate_main
 from training.train import predict_probabilities
 
@@ -162,7 +162,8 @@ def test_missing_or_wrong_data_fails_clearly(tmp_path, fer_csv):
     notes = tmp_path / "notes.txt"  # neither a CSV nor a zip: the message names what --data takes
     notes.write_text("hello")
     for dataset in ("fer2013", "ferplus"):
-        with pytest.raises(MoodtunesError, match=r"not a readable zip file: pass --data with the dataset's folder"):
+        with pytest.raises(MoodtunesError, match="not a readable zip file: re-download it, or pass --data as "
+                           + re.escape(DATA_HELP)):
             load_dataset(dataset, notes, "train")
 
 

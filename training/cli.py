@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 
 from emotion.errors import ArgumentParser
-from training.datasets import DATASETS
-
-DATA_HELP = ("fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
-             "either: a folder from training.pack")
+from training.datasets import DATA_HELP, DATASETS
 
 
 def script_parser(module: str, doc: str) -> argparse.ArgumentParser:

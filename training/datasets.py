@@ -33,6 +33,9 @@ SPLITS = ("train", "val", "test")
 DATASETS = ("fer2013", "ferplus")
 NO_LABEL = -1  # FER+ faces whose top vote count is shared by several emotions
 PACK_MANIFEST = "moodtunes-pack.json"  # names the dataset and the faces per split of a packed folder
+# What --data may be, for the scripts' help and for the error that a wrong --data gets.
+DATA_HELP = ("fer2013: .csv/.csv.xz or image folders/.zip; ferplus: folder or .zip; "
+             "either: a folder from training.pack")
 
 # Usage column / file-name prefix of FER2013 and folder names of FER+, per split.
 FER2013_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
@@ -224,8 +227,8 @@ def _image_files(path: Path, under: str = "") -> Iterator[tuple[str, callable]]:
         try:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile as exc:
-            raise MoodtunesError(f"{path} is not a readable zip file: pass --data with the dataset's folder or .zip "
-                                 "(FER2013 also as .csv or .csv.xz), or re-download it.") from exc
+            raise MoodtunesError(f"{path} is not a readable zip file: re-download it, or pass --data as "
+                                 f"{DATA_HELP}.") from exc
         names = [n for n in archive.namelist() if not n.endswith("/")]
         # Accept zips that wrap everything in one top folder (e.g. fer2013/train/...).
         root = _common_root(names, under)

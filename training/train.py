@@ -44,9 +44,9 @@ from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
 from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
-from training.cli import DATA_HELP, script_parser
+from training.cli import script_parser
 from training.corruptions import corrupt_random
-from training.datasets import DATASETS, FaceData, load_dataset, resize_images
+from training.datasets import DATA_HELP, DATASETS, FaceData, load_dataset, resize_images
 from training.metrics import PlotUnavailable, confusion_matrix, plot_training_curves, summarize_confusion
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "seconds")
