@@ -25,7 +25,8 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from emotion.device import device_name
 from emotion.errors import ArgumentParser, MoodtunesError
@@ -51,7 +52,7 @@ def device_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_source_options(p: argparse.ArgumentParser, default=None) -> None:
+def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=default,
                         help="camera index (default: the one chosen last in the window, else 0)")
@@ -60,9 +61,9 @@ def add_source_options(p: argparse.ArgumentParser, default=None) -> None:
     p.add_argument("--loop", action="store_true", default=default, help="replay --source from the start when it ends")
 
 
-def add_engine_options(p: argparse.ArgumentParser, default=None) -> None:
+def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
     """The model and detector options; subcommands pass argparse.SUPPRESS so that they can go either side."""
-    def given(value):
+    def given(value: str) -> str:
         return value if default is None else default
 
     p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by OpenCV) or .pt (run by "
@@ -180,7 +181,7 @@ def run_headless(args: argparse.Namespace) -> int:
     stopped_by = None
     started = time.perf_counter()
 
-    def on_sigterm(signum, frame):
+    def on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
         raise Stopped
 
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)

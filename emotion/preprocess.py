@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
 
 from emotion.errors import MoodtunesError
+
+if TYPE_CHECKING:  # the app runs without torch; only training passes tensors
+    import torch
+
+Faces = TypeVar("Faces", np.ndarray, "torch.Tensor")
 
 # FER2013 pixel statistics (0..1 scale) over the Training split of the original CSV.
 FER_MEAN = 0.5077
@@ -115,7 +121,7 @@ def resize_faces(faces: Sequence[np.ndarray], size: int) -> np.ndarray:
     return out
 
 
-def normalize(faces, mean: float = FER_MEAN, std: float = FER_STD):
+def normalize(faces: Faces, mean: float = FER_MEAN, std: float = FER_STD) -> Faces:
     """uint8 faces (N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W), zero mean, unit std.
 
     One function for training (torch tensors) and the app (NumPy arrays), so both see exactly

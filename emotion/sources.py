@@ -208,7 +208,7 @@ def decode_image(data: bytes, name: str = "the image", warn: Warn | None = None)
     return _decode(name, data[:3], io.BytesIO(data), lambda flags: cv2.imdecode(buffer, flags), warn)
 
 
-def _decode(name: str, head: bytes, header_source, decode: Callable[[int], np.ndarray | None],
+def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Callable[[int], np.ndarray | None],
             warn: Warn | None) -> np.ndarray:
     """The size is read from the header first (Pillow reads only the header), so a huge image is
     never decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does that
@@ -234,7 +234,7 @@ def _decode(name: str, head: bytes, header_source, decode: Callable[[int], np.nd
     return _frozen(frame)
 
 
-def _header_pixels(source) -> float | None:
+def _header_pixels(source: Path | io.BytesIO) -> float | None:
     """Width x height from the image's header (inf: more than Pillow opens), or None when Pillow cannot tell."""
     from PIL import Image, UnidentifiedImageError
 

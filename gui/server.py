@@ -39,13 +39,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emotion.classes import EMOTIONS, STYLES
 from emotion.errors import MoodtunesError
 from emotion.live import EngineInfo, LiveAnalysis
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.recognizer import EmotionRecognizer
-from emotion.sources import FrameSource, ImageTooLarge, SourceError, Warn, decode_image
+from emotion.sources import Frame, FrameSource, ImageTooLarge, SourceError, Warn, decode_image
 from playlist.profiles import STRATEGIES
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -90,7 +91,7 @@ class LiveMood:
         with self._lock:
             self.info, self.state = info, "running"
 
-    def frame(self, item, analysis: FrameAnalysis, fps) -> None:
+    def frame(self, item: Frame, analysis: FrameAnalysis, fps: float | None) -> None:
         with self._lock:
             self.analysis, self.version = analysis, self.version + 1
 
@@ -331,10 +332,10 @@ class Guard:
     """ASGI middleware: loopback names only (when bound to loopback), the token (when one is set),
     and no POSTs from other web origins. Refusals are JSON like every other answer."""
 
-    def __init__(self, app, settings: ServeSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app, self.settings = app, settings
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             problem = self.problem(scope)
             if problem is not None:
@@ -342,7 +343,7 @@ class Guard:
                 return
         await self.app(scope, receive, send)
 
-    def problem(self, scope) -> tuple[int, str] | None:
+    def problem(self, scope: Scope) -> tuple[int, str] | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = headers.get("host", "")
         if not host.endswith("]"):  # "[::1]" has no port to drop

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QRectF, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence, QPainter, QPen
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QFont, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -30,6 +31,9 @@ from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import FrameSource, Warn, open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
+
+if TYPE_CHECKING:  # playlist code loads on the first P, not at start-up
+    from playlist.make import PlaylistResult
 
 CAMERA_CHOICES = range(4)
 OPEN_FILTER = ("Photos and videos (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.mp4 *.avi *.mkv *.mov *.webm);;"
@@ -76,7 +80,7 @@ class VideoView(QWidget):
         w, h = image.width() * scale, image.height() * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's naming)
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's naming)
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#111"))
         if self.frame is not None:
@@ -452,7 +456,7 @@ class MainWindow(QMainWindow):
                                       f"<b>{html.escape(mood.label)}</b>...")
         self.playlist_worker.start(mood.label, mood.confidence, self.strategy)
 
-    def _playlist_done(self, result) -> None:
+    def _playlist_done(self, result: PlaylistResult) -> None:
         self.panel.show_sign_in(None)
         self.panel.show_playlist_text(
             f"<b>{html.escape(result.name)}</b><br>{result.track_count} tracks · "
@@ -468,7 +472,7 @@ class MainWindow(QMainWindow):
         self.panel.show_playlist_text(text)
 
     # --- shutdown -----------------------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's naming)
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's naming)
         self._save_settings()
         if self.worker is not None:
             self.worker.stop(timeout=0.8)

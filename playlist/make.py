@@ -21,7 +21,7 @@ from pathlib import Path
 
 from emotion.atomic import atomic_write
 from playlist.builder import Track, build_playlist
-from playlist.profiles import load_profiles
+from playlist.profiles import MoodProfile, load_profiles
 from playlist.spotify import SignInRequired, SpotifyAuth, SpotifyClient, SpotifyError, load_config
 
 # spotipy logs failed requests (and, at debug level, request headers) on its own; moodtunes
@@ -148,9 +148,9 @@ def make_playlist(
     return result
 
 
-def _create(profiles, client: SpotifyClient, emotion: str, confidence: float | None, strategy: str,
-            recent: RecentPlaylists, dry_run: bool, seed: int | None, size: int | None, use_taste: bool,
-            progress: Callable[[str], None], again: str, notes: list[str]) -> PlaylistResult:
+def _create(profiles: dict[str, MoodProfile], client: SpotifyClient, emotion: str, confidence: float | None,
+            strategy: str, recent: RecentPlaylists, dry_run: bool, seed: int | None, size: int | None,
+            use_taste: bool, progress: Callable[[str], None], again: str, notes: list[str]) -> PlaylistResult:
     taste: list[str] = []
     if use_taste:
         progress("Reading your favourite artists...")

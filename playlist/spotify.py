@@ -34,7 +34,7 @@ import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,7 +205,7 @@ def describe_api_error(response: requests.Response, again: str) -> str:
     return f"Spotify answered {status}: {said}."
 
 
-def _text(value) -> str | None:
+def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
@@ -267,7 +267,7 @@ class TokenCache(CacheHandler):
 
 
 class _PKCE(spotipy.SpotifyPKCE):
-    def _add_custom_values_to_token_info(self, token_info):
+    def _add_custom_values_to_token_info(self, token_info: dict) -> dict:
         # A reply without a usable expires_in must not crash the run: assume Spotify's
         # documented hour; a 401 makes moodtunes refresh sooner if the token dies first.
         expires_in = token_info.get("expires_in")
@@ -410,7 +410,7 @@ class SpotifyClient:
         for scheme in ("http://", "https://"):
             self._session.mount(scheme, HTTPAdapter(max_retries=retry))
 
-    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
+    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> object:
         """The JSON reply of one call (None when empty), or a SpotifyError that says why not."""
         url = f"{self.auth.config.api_base}/{path.lstrip('/')}"
         refreshed = waited = False
@@ -498,7 +498,7 @@ class SpotifyClient:
         return total if isinstance(total, int) else None
 
 
-def parse_track(item) -> Track | None:
+def parse_track(item: object) -> Track | None:
     """A Track from a search or playlist item, or None when an essential field is missing or null."""
     if not isinstance(item, dict):
         return None
@@ -515,11 +515,11 @@ def parse_track(item) -> Track | None:
                  url=_text(_dict(item.get("external_urls")).get("spotify")) or "")
 
 
-def _dict(value) -> dict:
+def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _retry_after(headers) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Spotify's Retry-After in seconds, or None when it gave none (no wait time is made up)."""
     try:
         value = float((headers or {}).get("Retry-After"))
@@ -572,7 +572,7 @@ class _CallbackServer(http.server.ThreadingHTTPServer):
             raise SpotifyError(f"Spotify sign-in failed ({self.error}); {again} to try again.")
         return self.code
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket, client_address: tuple) -> None:
         """A browser that drops the connection is no reason for a traceback."""
 
 

@@ -268,7 +268,8 @@ def _warn_skipped(skipped: int, path: Path, split: str) -> None:
         warnings.warn(f"{path} ({split}): skipped {skipped} unreadable or malformed images", stacklevel=3)
 
 
-def _face_data(images, labels, soft, name: str, split: str, path: Path) -> FaceData:
+def _face_data(images: list[np.ndarray], labels: list[int], soft: list[np.ndarray] | None, name: str, split: str,
+               path: Path) -> FaceData:
     if not images:
         raise MoodtunesError(f"No {split} images found in {path} for {name}; check --dataset and --data.")
     return FaceData(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def summarize_confusion(cm: np.ndarray) -> dict:
     }
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """matplotlib's pyplot on the file-only Agg backend (imported late: only plots need it)."""
     try:
         import matplotlib
