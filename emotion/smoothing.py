@@ -55,7 +55,6 @@ class Track:
     id: int
     box: Box
     smoother: ExponentialSmoother
-    first_seen: float
     last_seen: float
     face: FaceResult  # the latest raw result
 
@@ -111,7 +110,7 @@ class FaceTracker:
             probs = np.array([face.probabilities[name] for name in EMOTIONS])
             track = assigned.get(fi)
             if track is None:
-                track = Track(self._next_id, face.box, ExponentialSmoother(self.tau), t, t, face)
+                track = Track(self._next_id, face.box, ExponentialSmoother(self.tau), t, face)
                 self._next_id += 1
                 self.tracks.append(track)
             track.box, track.last_seen, track.face = face.box, t, face
