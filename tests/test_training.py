@@ -208,7 +208,8 @@ def training_loss(model, data) -> float:
     return float(-np.log(probs[np.arange(len(probs)), data.labels] + 1e-9).mean())
 
 
-def test_one_epoch_lowers_the_loss(fer_csv, tmp_path):
+@pytest.mark.parametrize("recipe", [[], ["--sam", "0.05"]], ids=["sgd", "sam"])
+def test_one_epoch_lowers_the_loss(fer_csv, tmp_path, recipe):
     from emotion.model import CustomDeepEmotionNet
 
     with pytest.warns(UserWarning):
@@ -217,11 +218,43 @@ def test_one_epoch_lowers_the_loss(fer_csv, tmp_path):
     before = training_loss(CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1,) * 5), data)
     with pytest.warns(UserWarning, match="skipped 2"):
         train("--dataset", "fer2013", "--data", str(fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1",
-              "--warmup-epochs", "0", "--lr", "0.02", "--erase", "0", "--rotate", "0", "--scale", "0", "--shift", "0")
+              "--warmup-epochs", "0", "--lr", "0.02", "--erase", "0", "--rotate", "0", "--scale", "0", "--shift", "0",
+              *recipe)
     after = training_loss(load_checkpoint(tmp_path / "run" / "last.pt").model, data)
     assert after < before
     for name in ("best.pt", "last.pt", "log.csv", "curves.png"):
         assert (tmp_path / "run" / name).exists()
+
+
+def test_sam_climbs_rho_along_the_gradient_and_comes_back_exactly():
+    from emotion.model import CustomDeepEmotionNet
+    from training.train import batchnorm_stats_frozen, climb_back, climb_to_sharpest
+
+    torch.manual_seed(0)
+    model = CustomDeepEmotionNet(widths=(4, 4, 8, 8, 8), depths=(1,) * 5).train()
+    x = torch.randn(6, 1, 48, 48)
+    model(x).logsumexp(1).mean().backward()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    gradient = torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    moved = climb_to_sharpest(model, 0.05)
+    step = torch.cat([(p.detach() - original).flatten() for p, original in moved])
+    assert len(moved) == len(list(model.parameters()))
+    assert float(step.norm()) == pytest.approx(0.05, rel=1e-4)
+    assert float(torch.nn.functional.cosine_similarity(step, gradient, dim=0)) == pytest.approx(1.0, abs=1e-4)
+
+    with batchnorm_stats_frozen(model):
+        model(x * 3 + 1)  # a training-mode forward on other activations: running statistics must not move
+    climb_back(moved)
+    after = model.state_dict()
+    for key, value in before.items():
+        if not key.endswith("num_batches_tracked"):  # counts forwards; unused with a fixed momentum
+            assert torch.equal(after[key], value), key
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+    for p in model.parameters():
+        p.grad = torch.full_like(p, float("inf"))  # an fp16 overflow: GradScaler skips the step, SAM stays put
+    assert climb_to_sharpest(model, 0.05) == []
 
 
 def test_resume_continues_exactly(ferplus_folder, tmp_path):
@@ -385,6 +418,19 @@ def test_torchrun_trains_on_two_cpu_processes_as_one_run(tmp_path):
 
     faces = [pattern(3, 1)] * 2
     assert EmotionRecognizer(out / "best.pt", device="cpu", detector="haar").classify(faces).shape == (2, 7)
+
+
+def test_sam_trains_under_torchrun(tmp_path):
+    """SAM's first backward runs without DDP's gradient sync (each rank climbs its own way); the second syncs."""
+    data = fer_csv_of(tmp_path / "fer.csv")
+    out = tmp_path / "ddp_sam"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "training.train", "--dataset", "fer2013", "--data", str(data), "--out", str(out),
+                          "--epochs", "1", "--sam", "0.05", *TINY_MODEL], cwd=ROOT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    best = load_checkpoint(out / "best.pt")
+    assert best.metadata["args"]["sam"] == 0.05 and best.metadata["device"] == "2 x cpu"
 
 
 def test_distillation_ema_mixing_and_corruption_train_and_record_portable_paths(tmp_path, tiny_checkpoint):

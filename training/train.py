@@ -25,6 +25,8 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soft-targets", action="store_true", help="ferplus: learn the annotators' vote distribution")
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     p.add_argument("--grad-clip", type=float, default=5.0, help="max gradient norm (0 = off)")
+    p.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                   help="sharpness-aware minimisation: take each step's gradient at the worst weights within RHO "
+                        "(e.g. 0.05); twice the compute per step; 0 = off")
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep an exponential moving average of the weights with this decay per step (e.g. 0.999) "
                         "and validate and ship it; 0 = off")
@@ -211,6 +216,49 @@ def mix_batch(views: list[torch.Tensor], targets: torch.Tensor, args: argparse.N
     else:
         mixed = [lam * v + (1 - lam) * v[perm] for v in views]
     return mixed, lam * targets + (1 - lam) * targets[perm]
+
+
+@torch.no_grad()
+def climb_to_sharpest(model: torch.nn.Module, rho: float) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
+    """SAM's first half (Foret et al. 2021): move the weights ``rho`` along their gradient, towards the
+    highest loss nearby. Returns each moved parameter with its original value, for :func:`climb_back`.
+
+    The direction is the gradient's, so a GradScaler's scale does not change it; a gradient that
+    overflowed (GradScaler then skips the step anyway) moves nothing.
+    """
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return []
+    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
+    if not math.isfinite(norm) or norm == 0:
+        return []
+    moved = []
+    for p in params:
+        moved.append((p, p.detach().clone()))
+        p.add_(p.grad, alpha=rho / norm)
+    return moved
+
+
+@torch.no_grad()
+def climb_back(moved: list[tuple[torch.nn.Parameter, torch.Tensor]]) -> None:
+    """Restore the weights :func:`climb_to_sharpest` moved, exactly (adding and subtracting would round)."""
+    for p, original in moved:
+        p.copy_(original)
+
+
+@contextmanager
+def batchnorm_stats_frozen(model: torch.nn.Module) -> Iterator[None]:
+    """BatchNorm layers normalise as in training but keep their running statistics: SAM's second
+    forward pass runs on perturbed weights, whose activations are not the network's own."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.momentum = 0.0  # running = (1 - momentum) * running + momentum * batch: unchanged
+    try:
+        yield
+    finally:
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
 
 
 class Teachers:
@@ -394,6 +442,18 @@ def train(args: argparse.Namespace) -> Path:
     loss_weights = class_weights(train_data).to(device) if args.class_weights else None
     teachers = Teachers(args.teacher, device, args.input_size, amp_dtype) if args.teacher else None
 
+    def student_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, taught: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss on a batch (targets mixed with the teachers' probabilities) and the logits."""
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(x).float()
+        loss = F.cross_entropy(logits, y, weight=loss_weights, label_smoothing=args.label_smoothing)
+        if taught is not None:
+            t = args.temperature
+            distill = -(taught * F.log_softmax(logits / t, 1)).sum(1).mean() * t * t
+            loss = (1 - args.distill) * loss + args.distill * distill
+        return loss, logits
+
     start_epoch, best_acc, stale_epochs = 0, 0.0, 0
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
@@ -455,17 +515,19 @@ def train(args: argparse.Namespace) -> Path:
             x = normalize(student_views, FER_MEAN, FER_STD).to(device, non_blocking=True)
             x = x.contiguous(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits = model(x)
-            logits = logits.float()
-            loss = F.cross_entropy(logits, y, weight=loss_weights, label_smoothing=args.label_smoothing)
-            if teachers is not None:
-                t = args.temperature
-                taught = teachers.probabilities(views, t)
-                distill = -(taught * F.log_softmax(logits / t, 1)).sum(1).mean() * t * t
-                loss = (1 - args.distill) * loss + args.distill * distill
+            taught = teachers.probabilities(views, args.temperature) if teachers is not None else None
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            # With SAM the first gradient only picks the direction to climb: each rank uses its own, unsynced.
+            with model.no_sync() if distributed and args.sam > 0 else nullcontext():
+                loss, logits = student_loss(model, x, y, taught)
+                scaler.scale(loss).backward()
+            if args.sam > 0:
+                moved = climb_to_sharpest(raw_model, args.sam)
+                optimizer.zero_grad(set_to_none=True)
+                with batchnorm_stats_frozen(raw_model):
+                    sharp_loss, _ = student_loss(model, x, y, taught)
+                scaler.scale(sharp_loss).backward()
+                climb_back(moved)
             if args.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
