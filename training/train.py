@@ -229,6 +229,7 @@ def climb_to_sharpest(model: torch.nn.Module, rho: float) -> list[tuple[torch.nn
     params = [p for p in model.parameters() if p.grad is not None]
     if not params:
         return []
+    # By hand: torch.nn.utils.get_total_norm arrived in torch 2.6, and the project supports 2.5.
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
     if not math.isfinite(norm) or norm == 0:
         return []
@@ -442,9 +443,9 @@ def train(args: argparse.Namespace) -> Path:
     loss_weights = class_weights(train_data).to(device) if args.class_weights else None
     teachers = Teachers(args.teacher, device, args.input_size, amp_dtype) if args.teacher else None
 
-    def student_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, taught: torch.Tensor | None
+    def student_loss(x: torch.Tensor, y: torch.Tensor, taught: torch.Tensor | None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss on a batch (targets mixed with the teachers' probabilities) and the logits."""
+        """The model's loss on a batch (targets mixed with the teachers' probabilities) and its logits."""
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(x).float()
         loss = F.cross_entropy(logits, y, weight=loss_weights, label_smoothing=args.label_smoothing)
@@ -519,13 +520,13 @@ def train(args: argparse.Namespace) -> Path:
             optimizer.zero_grad(set_to_none=True)
             # With SAM the first gradient only picks the direction to climb: each rank uses its own, unsynced.
             with model.no_sync() if distributed and args.sam > 0 else nullcontext():
-                loss, logits = student_loss(model, x, y, taught)
+                loss, logits = student_loss(x, y, taught)
                 scaler.scale(loss).backward()
             if args.sam > 0:
                 moved = climb_to_sharpest(raw_model, args.sam)
                 optimizer.zero_grad(set_to_none=True)
                 with batchnorm_stats_frozen(raw_model):
-                    sharp_loss, _ = student_loss(model, x, y, taught)
+                    sharp_loss, _ = student_loss(x, y, taught)
                 scaler.scale(sharp_loss).backward()
                 climb_back(moved)
             if args.grad_clip > 0:
