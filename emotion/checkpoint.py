@@ -8,6 +8,8 @@ A checkpoint is a dict saved with torch.save and read back with ``weights_only=T
     input_size               side of the square gray input in pixels
     normalization            {"mean": float, "std": float} on the 0..1 pixel scale
     state_dict               the weights
+    decision                 optional: the logit adjustment chosen on validation (emotion.decision);
+                             without it the model decides by the plain argmax
     metadata                 dataset, metrics, command, date, git commit, ...
     training_state           optional: optimiser/scheduler/RNG state for exact resume
 """
@@ -24,6 +26,7 @@ import torch
 
 from emotion.atomic import atomic_write
 from emotion.classes import EMOTIONS
+from emotion.decision import DecisionRule
 from emotion.errors import CheckpointError
 from emotion.model import CustomDeepEmotionNet
 
@@ -39,6 +42,7 @@ class Checkpoint:
     mean: float
     std: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    decision: DecisionRule = field(default_factory=DecisionRule)
     training_state: dict[str, Any] | None = None
     path: Path | None = None
 
@@ -50,6 +54,7 @@ def save_checkpoint(
     mean: float,
     std: float,
     metadata: dict[str, Any],
+    decision: DecisionRule | None = None,
     training_state: dict[str, Any] | None = None,
 ) -> None:
     """Write a checkpoint atomically: a crash mid-write leaves the previous file intact."""
@@ -63,6 +68,8 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata,
     }
+    if decision is not None and decision.prior is not None:
+        payload["decision"] = decision.to_dict()
     if training_state is not None:
         payload["training_state"] = training_state
     buffer = io.BytesIO()
@@ -168,6 +175,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         mean=mean,
         std=std,
         metadata=dict(payload.get("metadata", {})),
+        decision=DecisionRule.from_dict(payload.get("decision")),
         training_state=payload.get("training_state"),
         path=path,
     )

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from emotion.checkpoint import load_checkpoint
+from emotion.classifier import softmax
 from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD, crop_face, eye_angle, normalize, resize_faces, to_bgr, to_gray
 from emotion.recognizer import EmotionRecognizer
-from training.train import predict_probabilities
+from training.train import predict_logits
 
 
 def test_colour_layouts():
@@ -81,7 +82,7 @@ def test_training_and_inference_give_the_same_probabilities(tiny_checkpoint, tmp
 
     faces = np.random.default_rng(2).integers(0, 255, (5, 48, 48), dtype=np.uint8)
     ckpt = load_checkpoint(tiny_checkpoint)
-    training = predict_probabilities(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu"))
+    training = softmax(predict_logits(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu")))
     opencv = EmotionRecognizer(export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx"), device="cpu", detector="haar")
     assert (opencv.backend, opencv.precision) == ("opencv", "float32")
     np.testing.assert_allclose(opencv.classify(list(faces)), training, atol=1e-5)

@@ -19,12 +19,13 @@ from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, needs
 
 from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
+from emotion.classifier import softmax
 from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD
 from training.datasets import DATA_HELP, NO_LABEL, load_dataset
 from training.evaluate import main as evaluate_main
-from training.train import predict_probabilities
+from training.train import predict_logits
 
 SPLIT_PREFIX = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 
@@ -204,7 +205,7 @@ def train(*args: str) -> None:
 
 
 def training_loss(model, data) -> float:
-    probs = predict_probabilities(model, data.images, FER_MEAN, FER_STD, torch.device("cpu"))
+    probs = softmax(predict_logits(model, data.images, FER_MEAN, FER_STD, torch.device("cpu")))
     return float(-np.log(probs[np.arange(len(probs)), data.labels] + 1e-9).mean())
 
 
@@ -325,7 +326,7 @@ def test_evaluate_averages_several_checkpoints_as_one_ensemble(fer_csv, tmp_path
                           "--checkpoint", str(tiny_checkpoint), str(other)]) == 0
     result = json.loads(capsys.readouterr().out)
     data = load_dataset("fer2013", fer_csv, "test").labelled()
-    probs = [predict_probabilities(load_checkpoint(path).model, data.images, FER_MEAN, FER_STD, torch.device("cpu"))
+    probs = [softmax(predict_logits(load_checkpoint(path).model, data.images, FER_MEAN, FER_STD, torch.device("cpu")))
              for path in (tiny_checkpoint, other)]
     expected = np.zeros((7, 7), int)
     np.add.at(expected, (data.labels, ((probs[0] + probs[1]) / 2).argmax(1)), 1)
@@ -472,7 +473,7 @@ def test_each_onnx_twin_is_its_checkpoint(name):
     else:
         faces = np.random.default_rng(0).integers(0, 256, (512, 48, 48), dtype=np.uint8)
     ckpt = load_checkpoint(pt_path)
-    reference = predict_probabilities(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu"))
+    reference = softmax(predict_logits(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu")))
     opencv = OpenCVClassifier(onnx_path)
     twin = np.concatenate([opencv(faces[i : i + 512]) for i in range(0, len(faces), 512)])
     agreement = (twin.argmax(1) == reference.argmax(1)).mean()

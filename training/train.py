@@ -3,16 +3,22 @@
     python -m training.train --dataset ferplus --data ../shared/datasets/ferplus.zip --out runs/ferplus
     torchrun --nproc_per_node 2 -m training.train ...     (data-parallel: gloo on CPUs, nccl on GPUs)
 
-Every epoch writes <out>/last.pt (with optimiser state, for --resume) and, when validation
-accuracy improves, <out>/best.pt (weights only, what the app ships), both atomically; plus
-<out>/log.csv and <out>/curves.png. Interrupt at any time and continue with
-`python -m training.train --resume <out>/last.pt`: the run continues bit-for-bit from the
-last finished epoch, with the recipe stored in the checkpoint.
+Every epoch writes <out>/last.pt (with optimiser state, for --resume) and, when the model
+improves on validation, <out>/best.pt (weights and decision rule, what the app ships), both
+atomically; plus <out>/log.csv and <out>/curves.png. "Improves" means, by default, a higher
+balanced accuracy (mean per-class recall) at the best logit adjustment whose accuracy stays
+at or above --accuracy-floor (training.balance); --select accuracy keeps the plain argmax.
+Interrupt at any time and continue with `python -m training.train --resume <out>/last.pt`:
+the run continues bit-for-bit from the last finished epoch, with the recipe stored in the checkpoint.
 
 Distillation: `--teacher A.pt B.pt ...` averages the teachers' temperature-softened
 probabilities on the very view the student sees (before --corrupt damages the student's copy,
 so teachers say what the face shows, and the student learns to see it through the damage),
 and mixes them with the dataset's own targets by --distill.
+
+Balance: `--logit-adjust TAU` trains with the logit-adjusted loss (Menon et al. 2021; TAU 1 is
+the balanced softmax of Ren et al. 2020): the loss sees logits + TAU * log(prior), so the
+network's own logits learn the class-balanced posterior.
 """
 
 from __future__ import annotations
@@ -42,16 +48,19 @@ from tqdm import tqdm
 
 from emotion.checkpoint import load_checkpoint, save_checkpoint
 from emotion.classes import NUM_CLASSES
+from emotion.decision import DecisionRule, class_prior
 from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
 from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
+from training.balance import SELECTIONS, DecisionChoice, choose_tau, confusions_by_tau
 from training.cli import script_parser
 from training.corruptions import corrupt_random
 from training.datasets import DATA_HELP, DATASETS, FaceData, load_dataset, resize_images
-from training.metrics import PlotUnavailable, confusion_matrix, plot_training_curves, summarize_confusion
+from training.metrics import PlotUnavailable, plot_training_curves
 
-LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "seconds")
+LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
+              "val_balanced_acc", "tau", "seconds")  # val_*: at the epoch's chosen tau
 # Arguments that name files: stored relative (or by name) in shipped metadata, see portable_path.
 PATH_ARGS = ("data", "out", "resume", "teacher", "init")
 
@@ -81,10 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, default=2, help="linear warm-up (cosine schedule only)")
     p.add_argument("--plateau-patience", type=int, default=5, help="epochs without improvement before lr /= 10")
     p.add_argument("--early-stop", type=int, default=20,
-                   help="stop after this many epochs without a better validation accuracy")
+                   help="stop after this many epochs without a better validation score (see --select)")
+    p.add_argument("--select", choices=SELECTIONS, default="balanced",
+                   help="what picks best.pt and its decision rule on validation: balanced = the highest balanced "
+                        "accuracy over logit adjustments whose accuracy is at least --accuracy-floor; "
+                        "accuracy = the highest plain accuracy (tau 0)")
+    p.add_argument("--accuracy-floor", type=float, default=0.0, metavar="PERCENT",
+                   help="validation accuracy a decision must keep to be chosen (e.g. 85.5); 0 = none")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--soft-targets", action="store_true", help="ferplus: learn the annotators' vote distribution")
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    p.add_argument("--logit-adjust", type=float, default=0.0, metavar="TAU",
+                   help="logit-adjusted loss: the loss sees logits + TAU * log(class prior of the training "
+                        "targets), so the logits themselves learn balance (1 = balanced softmax; 0 = off)")
     p.add_argument("--grad-clip", type=float, default=5.0, help="max gradient norm (0 = off)")
     p.add_argument("--sam", type=float, default=0.0, metavar="RHO",
                    help="sharpness-aware minimisation: take each step's gradient at the worst weights within RHO "
@@ -336,32 +354,35 @@ def autocast_dtype(device: torch.device, mode: str) -> torch.dtype | None:
 
 
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
-                          batch_size: int = 512) -> np.ndarray:
-    """Softmax probabilities (N, 7) of the model being trained, for uint8 faces (N, H, W), in its own dtype."""
+def predict_logits(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
+                   batch_size: int = 512) -> np.ndarray:
+    """Logits (N, 7) as float32 of the model being trained, for uint8 faces (N, H, W), run in its own dtype."""
     model.eval()
     dtype = next(model.parameters()).dtype
     out = []
     for start in range(0, len(images), batch_size):
         batch = normalize(torch.from_numpy(images[start : start + batch_size]), mean, std).to(device, dtype)
-        out.append(model(batch.contiguous(memory_format=torch.channels_last)).float().softmax(1).cpu())
+        out.append(model(batch.contiguous(memory_format=torch.channels_last)).float().cpu())
     return torch.cat(out).numpy()
 
 
-def validate(model: torch.nn.Module, data: FaceData, device: torch.device, rank: int, world: int) -> dict:
-    """Accuracy, macro F1, recall and loss on ``data``; each rank takes every world-th face, then all add up."""
+def validate(model: torch.nn.Module, data: FaceData, prior: tuple[float, ...], args: argparse.Namespace,
+             device: torch.device, rank: int, world: int) -> tuple[DecisionChoice, float]:
+    """The decision rule chosen on ``data`` (with its metrics) and the plain cross-entropy there.
+
+    Each rank takes every world-th face; confusion matrices and losses add up across ranks.
+    """
     images, labels = data.images[rank::world], data.labels[rank::world]
-    probs = predict_probabilities(model, images, FER_MEAN, FER_STD, device)
-    cm = torch.from_numpy(confusion_matrix(labels, probs.argmax(1)))
-    nll = torch.tensor([-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-8, None)).sum()],
+    logits = predict_logits(model, images, FER_MEAN, FER_STD, device)
+    confusions = torch.from_numpy(confusions_by_tau(logits, labels, prior))
+    nll = torch.tensor([F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels), reduction="sum").item()],
                        dtype=torch.float64)
     if world > 1:
-        cm, nll = cm.to(device), nll.to(device)
-        dist.all_reduce(cm)
+        confusions, nll = confusions.to(device), nll.to(device)
+        dist.all_reduce(confusions)
         dist.all_reduce(nll)
-    metrics = summarize_confusion(cm.cpu().numpy())
-    metrics["loss"] = nll.item() / max(metrics["n"], 1)
-    return metrics
+    choice = choose_tau(confusions.cpu().numpy(), args.accuracy_floor / 100, args.select)
+    return choice, nll.item() / max(choice.metrics["n"], 1)
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -416,6 +437,7 @@ def train(args: argparse.Namespace) -> Path:
     train_data.images = resize_images(train_data.images, args.input_size)
     val_data.images = resize_images(val_data.images, args.input_size)
     train_data, targets = training_targets(train_data, args)
+    prior = class_prior(targets.numpy())
 
     torch.manual_seed(args.seed)
     raw_model = CustomDeepEmotionNet(widths=tuple(args.widths), depths=tuple(args.depths), dropout=args.dropout,
@@ -441,21 +463,27 @@ def train(args: argparse.Namespace) -> Path:
     amp_dtype = autocast_dtype(device, args.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     loss_weights = class_weights(train_data).to(device) if args.class_weights else None
+    loss_offsets = (args.logit_adjust * torch.log(torch.tensor(prior, dtype=torch.float32))).to(device)
     teachers = Teachers(args.teacher, device, args.input_size, amp_dtype) if args.teacher else None
 
     def student_loss(x: torch.Tensor, y: torch.Tensor, taught: torch.Tensor | None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's loss on a batch (targets mixed with the teachers' probabilities) and its logits."""
+        """The model's loss on a batch (targets mixed with the teachers' probabilities) and its logits.
+
+        Both terms see the logit-adjusted logits: targets and teachers follow the training prior,
+        which the adjustment supplies, so the logits themselves are left to learn balance.
+        """
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(x).float()
-        loss = F.cross_entropy(logits, y, weight=loss_weights, label_smoothing=args.label_smoothing)
+        adjusted = logits + loss_offsets
+        loss = F.cross_entropy(adjusted, y, weight=loss_weights, label_smoothing=args.label_smoothing)
         if taught is not None:
             t = args.temperature
-            distill = -(taught * F.log_softmax(logits / t, 1)).sum(1).mean() * t * t
+            distill = -(taught * F.log_softmax(adjusted / t, 1)).sum(1).mean() * t * t
             loss = (1 - args.distill) * loss + args.distill * distill
         return loss, logits
 
-    start_epoch, best_acc, stale_epochs = 0, 0.0, 0
+    start_epoch, best_score, stale_epochs = 0, (False, 0.0), 0
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])
         if plateau is not None:
@@ -464,9 +492,9 @@ def train(args: argparse.Namespace) -> Path:
         if ema is not None:
             ema.load_state_dict(resume_state["ema"])
         start_epoch = resume_state["epoch"] + 1
-        best_acc, stale_epochs = resume_state["best_acc"], resume_state["stale_epochs"]
+        best_score, stale_epochs = tuple(resume_state["best_score"]), resume_state["stale_epochs"]
         if master:
-            print(f"resumed from {args.resume} at epoch {start_epoch}, best val accuracy {100 * best_acc:.2f}%")
+            print(f"resumed from {args.resume} at epoch {start_epoch}, best validation score {100 * best_score[1]:.2f}")
 
     dataset = AugmentedFaces(train_data.images, targets, build_augmentation(args), args.corrupt)
     # The sampler shuffles by (seed, epoch) and gives each rank its share; workers are re-created
@@ -547,38 +575,45 @@ def train(args: argparse.Namespace) -> Path:
         train_loss, train_acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
 
         shipped = ema.module if ema is not None else raw_model
-        val = validate(shipped, val_data, device, rank, world)
+        choice, val_loss = validate(shipped, val_data, prior, args, device, rank, world)
+        val = choice.metrics
         if plateau is not None:
-            plateau.step(val["accuracy"])
+            plateau.step(choice.score[1])
         lr = optimizer.param_groups[0]["lr"]
-        improved = val["accuracy"] > best_acc
-        best_acc, stale_epochs = (val["accuracy"], 0) if improved else (best_acc, stale_epochs + 1)
+        improved = choice.score > best_score
+        best_score, stale_epochs = (choice.score, 0) if improved else (best_score, stale_epochs + 1)
         if master:
             row = dict(epoch=epoch + 1, lr=f"{lr:.6f}", train_loss=f"{train_loss:.4f}", train_acc=f"{train_acc:.4f}",
-                       val_loss=f"{val['loss']:.4f}", val_acc=f"{val['accuracy']:.4f}",
-                       val_macro_f1=f"{val['macro_f1']:.4f}", seconds=f"{time.time() - started:.1f}")
+                       val_loss=f"{val_loss:.4f}", val_acc=f"{val['accuracy']:.4f}",
+                       val_macro_f1=f"{val['macro_f1']:.4f}", val_balanced_acc=f"{val['balanced_accuracy']:.4f}",
+                       tau=f"{choice.tau:g}", seconds=f"{time.time() - started:.1f}")
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow(row.values())
             print(f"epoch {epoch + 1:3d}/{args.epochs} lr {lr:.5f} train loss {row['train_loss']} acc "
-                  f"{100 * train_acc:.2f}% | val loss {row['val_loss']} acc {100 * val['accuracy']:.2f}% "
-                  f"f1 {val['macro_f1']:.3f}{' *' if improved else ''} | {row['seconds']}s", flush=True)
+                  f"{100 * train_acc:.2f}% | val loss {row['val_loss']} | tau {choice.tau:g}: balanced "
+                  f"{100 * val['balanced_accuracy']:.2f}% acc {100 * val['accuracy']:.2f}% f1 {val['macro_f1']:.3f}"
+                  f"{'' if choice.meets_floor else ' (below floor)'}{' *' if improved else ''} | {row['seconds']}s",
+                  flush=True)
             metadata = {**metadata_base, "epoch": epoch + 1,
                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "val_metrics": {k: val[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall")}}
+                        "val_metrics": {k: val[k] for k in ("n", "accuracy", "macro_f1", "balanced_accuracy",
+                                                            "per_class_recall")}}
+            decision = DecisionRule(prior, choice.tau)
             if improved:
-                save_checkpoint(out / "best.pt", shipped, mean=FER_MEAN, std=FER_STD, metadata=metadata)
+                save_checkpoint(out / "best.pt", shipped, mean=FER_MEAN, std=FER_STD, metadata=metadata,
+                                decision=decision)
             state = {
                 "epoch": epoch,
                 "optimizer": optimizer.state_dict(),
                 "plateau": plateau.state_dict() if plateau is not None else None,
                 "scaler": scaler.state_dict(),
                 "ema": ema.state_dict() if ema is not None else None,
-                "best_acc": best_acc,
+                "best_score": list(best_score),
                 "stale_epochs": stale_epochs,
                 "args": vars(args),
             }
             save_checkpoint(out / "last.pt", raw_model, mean=FER_MEAN, std=FER_STD, metadata=metadata,
-                            training_state=state)
+                            decision=decision, training_state=state)
             try:
                 plot_training_curves(log_path, out / "curves.png")
             except PlotUnavailable as exc:
@@ -587,13 +622,14 @@ def train(args: argparse.Namespace) -> Path:
                     plot_warned = True
         if stale_epochs >= args.early_stop:
             if master:
-                print(f"early stop: no better validation accuracy for {args.early_stop} epochs")
+                print(f"early stop: no better validation score for {args.early_stop} epochs")
             break
     if master:
         if end_epoch < args.epochs and stale_epochs < args.early_stop:
             print(f"stopped after epoch {end_epoch}; continue with: "
                   f"python -m training.train --resume {out / 'last.pt'}")
-        print(f"best validation accuracy {100 * best_acc:.2f}%; weights in {out / 'best.pt'}")
+        what = "balanced accuracy" if best_score[0] and args.select == "balanced" else "accuracy"
+        print(f"best validation {what} {100 * best_score[1]:.2f}%; weights in {out / 'best.pt'}")
     if distributed:
         dist.destroy_process_group()
     return out / "best.pt"
