@@ -68,7 +68,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata,
     }
-    if decision is not None and decision.prior is not None:
+    if decision is not None and (decision.prior is not None or decision.typical_neutral is not None):
         payload["decision"] = decision.to_dict()
     if training_state is not None:
         payload["training_state"] = training_state

@@ -25,6 +25,7 @@ import numpy as np
 
 from checkpoints import shipped
 from emotion.classes import EMOTIONS
+from emotion.decision import DecisionRule
 from emotion.device import device_name
 from emotion.errors import CheckpointError, MoodtunesError
 from emotion.preprocess import normalize
@@ -41,16 +42,15 @@ class Classifier(Protocol):
     precision: str  # "float32", "bfloat16", "float16"
     input_size: int
     metadata: dict
+    decision: DecisionRule  # the model's own logit adjustment and typical neutral (emotion.decision)
 
-    def __call__(self, faces: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) in EMOTIONS order for uint8 gray faces (N, input_size, input_size)."""
+    def logits(self, faces: np.ndarray) -> np.ndarray:
+        """The network's raw outputs (N, 7) as float32 for uint8 gray faces (N, input_size, input_size)."""
         ...
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 7) in EMOTIONS order, by the model's own rule: ``decision.probabilities(logits)``."""
+        ...
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:
@@ -127,6 +127,7 @@ class OpenCVClassifier:
             norm = json.loads(props["normalization"])
             self.mean, self.std = float(norm["mean"]), float(norm["std"])
             self.metadata = json.loads(props.get("checkpoint_metadata", "{}"))
+            self.decision = DecisionRule.from_dict(json.loads(props.get("decision", "null")))
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}: its moodtunes metadata is incomplete ({exc}); export it again.") \
                 from exc
@@ -149,13 +150,13 @@ class OpenCVClassifier:
 
     def logits(self, faces: np.ndarray) -> np.ndarray:
         """The network's raw outputs (N, 7) for uint8 gray faces (N, input_size, input_size)."""
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
         self._net.setInput(normalize(faces, self.mean, self.std))
         return self._net.forward()
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
-        if len(faces) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
-        return softmax(self.logits(faces)).astype(np.float32)
+        return self.decision.probabilities(self.logits(faces))
 
 
 class TorchClassifier:
@@ -184,18 +185,22 @@ class TorchClassifier:
         self._dtype = getattr(torch, precision) if precision else inference_dtype(self._device)
         self.device, self.precision = str(self._device), str(self._dtype).removeprefix("torch.")
         self.input_size, self.mean, self.std, self.metadata = ckpt.input_size, ckpt.mean, ckpt.std, ckpt.metadata
+        self.decision = ckpt.decision
         # Channels-last layout picks oneDNN's fast convolutions on the CPU.
         self._model = fuse_batchnorm(ckpt.model).to(self._device, self._dtype).to(
             memory_format=torch.channels_last).eval()
 
-    def __call__(self, faces: np.ndarray) -> np.ndarray:
+    def logits(self, faces: np.ndarray) -> np.ndarray:
         torch = self._torch
         if len(faces) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         with torch.inference_mode():
             x = normalize(torch.from_numpy(np.ascontiguousarray(faces)).to(self._device), self.mean, self.std)
             x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
-            return self._model(x).float().softmax(1).cpu().numpy()
+            return self._model(x).float().cpu().numpy()
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        return self.decision.probabilities(self.logits(faces))
 
 
 @cache

@@ -1,4 +1,4 @@
-"""How a model's logits become a decision: logit adjustment for balance.
+"""How a model's logits become a decision: logit adjustment for balance, and a personal neutral.
 
 A network trained on FER's class frequencies learns them too: a third of FER+ votes say
 "neutral", so an ambiguous face is called neutral and a rare expression (disgust, fear) is
@@ -10,14 +10,17 @@ recall when the model is calibrated). A model trained with the logit-adjusted lo
 decides for balance at tau 0, and a negative tau moves it back towards accuracy.
 
 The prior and tau are chosen on validation data by the training code and stored with the
-model (checkpoint and ONNX metadata), so every backend and every caller applies the same
-rule through :func:`DecisionRule.adjust`. A model without them keeps the plain argmax.
+model (checkpoint and ONNX metadata), with the model's typical logits for a neutral face.
+A personal calibration (:mod:`emotion.calibration`) adds one more shift: the person's resting
+face is moved onto that typical neutral. Every backend and every caller turns logits into
+probabilities through :meth:`DecisionRule.probabilities`. A model without these fields keeps
+the plain argmax.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,50 +28,97 @@ import numpy as np
 from emotion.classes import NUM_CLASSES
 from emotion.errors import CheckpointError
 
+Vector = tuple[float, ...]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _vector(values: Sequence[float] | None, what: str) -> Vector | None:
+    if values is None:
+        return None
+    vector = tuple(float(v) for v in values)
+    if len(vector) != NUM_CLASSES or not np.all(np.isfinite(vector)):
+        raise CheckpointError(f"The model's {what} must be {NUM_CLASSES} finite numbers; retrain or re-export it.")
+    return vector
+
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """The class prior of the training labels and the strength ``tau`` of the logit adjustment."""
+    """Logit adjustment (``prior``, ``tau``), the model's ``typical_neutral`` logits, and a personal ``shift``.
 
-    prior: tuple[float, ...] | None = None
+    ``prior``, ``tau`` and ``typical_neutral`` travel with the model; ``shift`` comes from the
+    person in front of the camera (:meth:`calibrated`) and is never stored with the model.
+    """
+
+    prior: Vector | None = None
     tau: float = 0.0
+    typical_neutral: Vector | None = None
+    shift: Vector | None = None
 
     def __post_init__(self) -> None:
-        if self.prior is None:
-            return
-        prior = np.asarray(self.prior, dtype=np.float64)
-        if prior.shape != (NUM_CLASSES,) or not np.all(prior > 0) or not np.isfinite(self.tau):
-            raise CheckpointError(f"A decision rule needs {NUM_CLASSES} positive prior shares and a finite tau; "
+        object.__setattr__(self, "prior", _vector(self.prior, "class prior"))
+        object.__setattr__(self, "typical_neutral", _vector(self.typical_neutral, "typical neutral logits"))
+        object.__setattr__(self, "shift", _vector(self.shift, "calibration shift"))
+        if self.prior is not None and min(self.prior) <= 0 or not np.isfinite(self.tau):
+            raise CheckpointError("A decision rule needs positive prior shares and a finite tau; "
                                   "retrain or re-export the model.")
 
     @property
     def offsets(self) -> np.ndarray:
-        """What :meth:`adjust` adds to every row of logits: ``-tau * log(prior)`` (zeros without a prior)."""
-        if self.prior is None or self.tau == 0:
-            return np.zeros(NUM_CLASSES, dtype=np.float32)
-        prior = np.asarray(self.prior, dtype=np.float64)
-        return (-self.tau * np.log(prior / prior.sum())).astype(np.float32)
+        """What :meth:`adjust` adds to every row of logits: ``shift - tau * log(prior)``."""
+        offsets = np.zeros(NUM_CLASSES, dtype=np.float64)
+        if self.prior is not None and self.tau != 0:
+            prior = np.asarray(self.prior, dtype=np.float64)
+            offsets -= self.tau * np.log(prior / prior.sum())
+        if self.shift is not None:
+            offsets += self.shift
+        return offsets.astype(np.float32)
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
-        """Adjusted logits (N, 7) as float32; their argmax is the decision, their softmax the scores."""
+        """Adjusted logits (N, 7) as float32; their argmax is the decision."""
         return np.asarray(logits, dtype=np.float32) + self.offsets
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The probabilities (N, 7) the app shows and decides by: the softmax of the adjusted logits."""
+        return softmax(self.adjust(logits)).astype(np.float32)
+
+    def calibrated(self, baseline: Sequence[float] | None) -> DecisionRule:
+        """This rule for a person whose resting face gives ``baseline`` logits (None: no calibration).
+
+        Their logits are shifted by ``typical_neutral - baseline``: what their relaxed face looks
+        like to the model becomes what a typical neutral face looks like to it.
+        """
+        if baseline is None:
+            return replace(self, shift=None)
+        if self.typical_neutral is None:
+            raise CheckpointError("This model has no typical neutral logits, so it cannot be calibrated; "
+                                  "use a model exported by this version of moodtunes.")
+        shift = np.asarray(self.typical_neutral, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+        return replace(self, shift=tuple(float(s) for s in shift))
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as the checkpoint and the ONNX metadata store it."""
-        return {"prior": None if self.prior is None else [float(p) for p in self.prior], "tau": float(self.tau)}
+        """The model's part, JSON-ready, as the checkpoint and the ONNX metadata store it (no personal shift)."""
+        return {"prior": None if self.prior is None else list(self.prior), "tau": float(self.tau),
+                "typical_neutral": None if self.typical_neutral is None else list(self.typical_neutral)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DecisionRule:
         """The rule stored with a model; an older model without one gets the plain argmax."""
-        if not data or data.get("prior") is None:
+        if not data:
             return cls()
         try:
-            return cls(prior=tuple(float(p) for p in data["prior"]), tau=float(data.get("tau", 0.0)))
-        except (TypeError, ValueError) as exc:
+            return cls(prior=data.get("prior"), tau=float(data.get("tau") or 0.0),
+                       typical_neutral=data.get("typical_neutral"))
+        except (TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"The model's decision rule is malformed ({exc}); retrain or re-export it.") from exc
 
 
-def class_prior(targets: Sequence[Sequence[float]] | np.ndarray) -> tuple[float, ...]:
+def class_prior(targets: Sequence[Sequence[float]] | np.ndarray) -> Vector:
     """Class shares of training targets (N, 7), one-hot labels or vote distributions alike."""
     totals = np.asarray(targets, dtype=np.float64).sum(0)
     # A class absent from the training data would get log(0); a pseudo-count keeps it finite.

@@ -17,10 +17,10 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-import platformdirs
 
 from emotion.atomic import atomic_write
 from emotion.errors import MoodtunesError
+from emotion.paths import cache_dir
 from emotion.preprocess import Box, to_bgr, to_gray
 
 YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
@@ -49,11 +49,6 @@ class FaceDetector(Protocol):
     note: str  # why this detector was chosen when it was not the one asked for; else ""
 
     def detect(self, frame: np.ndarray) -> list[Detection]: ...
-
-
-def cache_dir() -> Path:
-    """Where downloaded models live: MOODTUNES_CACHE_DIR, else the platform's user cache."""
-    return Path(os.environ.get("MOODTUNES_CACHE_DIR") or platformdirs.user_cache_path("moodtunes"))
 
 
 def sha256_of(path: Path) -> str:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from emotion.classes import EMOTIONS
 from emotion.errors import MoodtunesError
+from emotion.paths import config_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,11 +30,6 @@ class MoodProfile:
     keyword: str
     size: int
     lift_to: str
-
-
-def config_dir() -> Path:
-    """moodtunes' folder in the user config dir (MOODTUNES_CONFIG_DIR overrides)."""
-    return Path(os.environ.get("MOODTUNES_CONFIG_DIR") or platformdirs.user_config_path("moodtunes"))
 
 
 def read_toml(path: Path) -> dict:

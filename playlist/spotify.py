@@ -46,8 +46,9 @@ from urllib3.util.retry import Retry
 
 from emotion.atomic import atomic_write
 from emotion.errors import MoodtunesError
+from emotion.paths import config_dir
 from playlist.builder import SearchPage, Track
-from playlist.profiles import config_dir, read_toml
+from playlist.profiles import read_toml
 
 DEFAULT_API_BASE = "https://api.spotify.com/v1"
 DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"

@@ -16,9 +16,10 @@ from fake_spotify import consent_in_browser
 
 from emotion.classes import EMOTIONS
 from emotion.errors import MoodtunesError
+from emotion.paths import config_dir
 from playlist.builder import PAGE_SIZE, SearchPage, Track, build_playlist, normalized_title
 from playlist.make import make_playlist, playlist_name, web_search_url
-from playlist.profiles import config_dir, load_profiles, plan_stages
+from playlist.profiles import load_profiles, plan_stages
 from playlist.spotify import (
     NotConfigured,
     RateLimited,

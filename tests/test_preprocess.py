@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from emotion.checkpoint import load_checkpoint
-from emotion.classifier import softmax
+from emotion.decision import softmax
 from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD, crop_face, eye_angle, normalize, resize_faces, to_bgr, to_gray

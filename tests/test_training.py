@@ -19,7 +19,7 @@ from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, needs
 
 from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
-from emotion.classifier import softmax
+from emotion.decision import softmax
 from emotion.device import inference_dtype
 from emotion.errors import MoodtunesError
 from emotion.preprocess import FER_MEAN, FER_STD

@@ -55,6 +55,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
         "source_checkpoint": checkpoint.name,
         "source_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "checkpoint_metadata": json.dumps(ckpt.metadata),
+        "decision": json.dumps(ckpt.decision.to_dict()),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target, checked, then renamed: a failed export never replaces a good file.
