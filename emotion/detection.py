@@ -98,7 +98,8 @@ class YuNetDetector:
         if not model_path.is_file():
             raise DetectorUnavailable(f"face model not found: {model_path}")
         try:
-            self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 50)
+            self._net = cv2.FaceDetectorYN.create(model=str(model_path), config="", input_size=(320, 320),
+                                                  score_threshold=score_threshold, nms_threshold=0.3, top_k=50)
         except cv2.error as exc:
             raise DetectorUnavailable(f"{model_path} is not a usable YuNet ONNX model") from exc
         self._input_size: tuple[int, int] | None = None
