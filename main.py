@@ -6,11 +6,14 @@ usage examples:
   moodtunes --source clip.mp4 --benchmark    only the summary, as fast as possible
   moodtunes playlist --mood happy            a playlist for a mood, no camera
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
+  moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
 
 keys in the window:
   P          make a Spotify playlist from the current mood
+  C          calibrate: hold a relaxed, neutral face for 3 s (your resting face then reads as neutral)
   Space      pause / resume the video
+  Ctrl+O     open a photo or video instead of the camera
   Q, Esc     quit
 
 Spotify setup (once: a free developer app and its client id): see the README's
@@ -24,65 +27,21 @@ import json
 import os
 import signal
 import sys
-import time
+import threading
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
-from emotion.device import device_name
-from emotion.errors import ArgumentParser, MoodtunesError
-
-if TYPE_CHECKING:  # the engine loads only when a command needs it
-    from emotion.recognizer import EmotionRecognizer
-
-
-def frame_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (all frames) or a positive number of frames")
-    return value
-
-
-def device_arg(text: str) -> str:
-    try:
-        return device_name(text)
-    except MoodtunesError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--camera", type=int, default=default,
-                        help="camera index (default: the one chosen last in the window, else 0)")
-    source.add_argument("--source", default=default,
-                        help="video file, image file or folder of images instead of the camera")
-    p.add_argument("--loop", action="store_true", default=default, help="replay --source from the start when it ends")
-
-
-def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    """The model and detector options; subcommands pass argparse.SUPPRESS so that they can go either side."""
-    def given(value: str) -> str:
-        return value if default is None else default
-
-    p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by OpenCV) or .pt (run by "
-                                                          "torch); default: the shipped FER+ model")
-    p.add_argument("--device", default=given("auto"), type=device_arg,
-                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", choices=("auto", "opencv", "torch"), default=given("auto"),
-                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU")
-    p.add_argument("--detector", choices=("auto", "yunet", "haar"), default=given("auto"),
-                   help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
-    p.add_argument("--face-model", default=default, help="YuNet .onnx file to use instead of the downloaded one")
-
-
-def recognizer_from_args(args: argparse.Namespace) -> EmotionRecognizer:
-    """The EmotionRecognizer that the options of :func:`add_engine_options` ask for."""
-    from emotion.recognizer import EmotionRecognizer
-
-    return EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                             face_model=args.face_model, backend=args.backend)
+from emotion.cli import (
+    ArgumentParser,
+    add_engine_options,
+    add_source_options,
+    error,
+    frame_count,
+    recognizer_from_args,
+    source_from_args,
+    warn,
+)
+from emotion.errors import MoodtunesError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,12 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-face-report", action="store_true",
                    help="window: print how long it took from launch to the first frame with a face, then quit")
 
-    sub = p.add_subparsers(dest="command", metavar="{playlist,serve}", parser_class=ArgumentParser)
+    sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=ArgumentParser)
     pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)")
     from playlist.cli import add_arguments
 
     add_arguments(pl)
     add_engine_options(pl, default=argparse.SUPPRESS)
+    cal = sub.add_parser("calibrate", help="teach moodtunes your neutral face: hold a relaxed face for 3 s",
+                         description=CALIBRATE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_options(cal, default=argparse.SUPPRESS)
+    add_engine_options(cal, default=argparse.SUPPRESS)
+    cal.add_argument("--seconds", type=float, default=3.0, help="how long to capture (default 3)")
+    cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
+    cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
     srv = sub.add_parser("serve", help="a local HTTP API with a live overlay page (pip install 'moodtunes[serve]')",
                          description=SERVE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(srv, default=argparse.SUPPRESS)
@@ -132,12 +98,17 @@ SERVE_DOC = """Serve the live mood over HTTP on this computer.
 """
 
 
+CALIBRATE_DOC = """Teach moodtunes your neutral face.
+
+Sit in front of the camera, relax your face (mouth closed, no smile) and look at the camera
+for about 3 seconds. A resting face that looks stern or sad is read as neutral from then on,
+by the window, --headless and the API. The calibration belongs to the model it was measured
+with; `moodtunes calibrate --reset` forgets it, `--no-calibration` ignores it for one run.
+"""
+
+
 class Stopped(Exception):
     """SIGTERM arrived: end the run as Ctrl-C does, summary included."""
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def configure_threads() -> None:
@@ -168,16 +139,21 @@ def configure_threads() -> None:
 
 
 def run_headless(args: argparse.Namespace) -> int:
+    import time
+
+    from emotion.calibration import saved_calibration_path
+    from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline, LatencyStats, peak_rss_mb
     from emotion.sources import open_source
 
     recognizer = recognizer_from_args(args)
-    if recognizer.detector.note:
-        warn(recognizer.detector.note)
+    for note in (recognizer.detector.note, recognizer.calibration_note):
+        if note:
+            warn(note)
     pipeline = EmotionPipeline(recognizer)
     stats = LatencyStats()
     frames = with_faces = faces_total = 0
-    source = open_source(args.source if args.source is not None else (args.camera or 0), loop=args.loop, warn=warn)
+    source = open_source(source_from_args(args), loop=args.loop, warn=warn)
     stopped_by = None
     started = time.perf_counter()
 
@@ -186,19 +162,16 @@ def run_headless(args: argparse.Namespace) -> int:
 
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        while not args.max_frames or frames < args.max_frames:
-            t_read = time.perf_counter()
-            item = source.read()
-            if item is None:
-                break
-            read_ms = (time.perf_counter() - t_read) * 1000
-            analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name)
-            stats.add({"read_ms": read_ms, **analysis.timings})
+        for turn in analysed_frames(source, pipeline, threading.Event(), paced=False):
+            analysis = turn.analysis
+            stats.add({"read_ms": turn.read_ms, **analysis.timings})
             frames += 1
             with_faces += bool(analysis.faces)
             faces_total += len(analysis.faces)
             if not args.benchmark:
                 print(json.dumps(analysis.to_dict()), flush=True)
+            if frames == args.max_frames:
+                break
     except KeyboardInterrupt:
         stopped_by = "SIGINT"
     except Stopped:
@@ -221,6 +194,7 @@ def run_headless(args: argparse.Namespace) -> int:
         "device": recognizer.device,
         "precision": recognizer.precision,
         "checkpoint": str(recognizer.checkpoint_path),
+        "calibration": str(args.calibration or saved_calibration_path()) if recognizer.calibration else None,
         "peak_rss_mb": peak_rss_mb(),
     }
     if source.skipped:
@@ -229,6 +203,50 @@ def run_headless(args: argparse.Namespace) -> int:
         summary["stopped_by"] = stopped_by
     print(json.dumps(summary), flush=True)
     return {"SIGINT": 130, "SIGTERM": 143}.get(stopped_by, 0)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Capture the main face for --seconds, check it is a resting face, save it (or --reset)."""
+    from pathlib import Path
+
+    from emotion.calibration import saved_calibration_path
+    from emotion.live import analysed_frames
+    from emotion.pipeline import EmotionPipeline
+    from emotion.sources import open_source
+
+    path = Path(args.out) if args.out else saved_calibration_path()
+    if args.reset:
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        print(f"Calibration {'deleted' if existed else 'was not set'}: {path}", file=sys.stderr)
+        return 0
+    args.no_calibration = True  # measure the raw face, not one shifted by an older calibration
+    recognizer = recognizer_from_args(args)
+    if recognizer.detector.note:
+        warn(recognizer.detector.note)
+    with open_source(source_from_args(args), loop=args.loop, warn=warn) as source:
+        if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
+            calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
+            calibration.save(path)
+            print(f"Calibrated on {calibration.frames} photo(s) of your neutral face. Saved to {path}.",
+                  file=sys.stderr)
+            return 0
+        print(f"Look at the camera with a relaxed, neutral face for {args.seconds:g} seconds...", file=sys.stderr,
+              flush=True)
+        pipeline = EmotionPipeline(recognizer)
+        pipeline.start_calibration(save_to=path, seconds=args.seconds)
+        status = None
+        for turn in analysed_frames(source, pipeline, threading.Event(), paced=False):
+            status = turn.analysis.calibration
+            if status.state != "capturing":
+                break
+    if status is None or status.state == "capturing":
+        raise MoodtunesError(f"The video ended before {args.seconds:g} seconds: use the camera, a longer video, or "
+                             "photos of your neutral face.")
+    if status.state == "failed":
+        raise MoodtunesError(status.message)
+    print(f"{status.message} Saved to {path}.", file=sys.stderr)
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -244,7 +262,7 @@ def run_serve(args: argparse.Namespace) -> int:
                              "MOODTUNES_API_TOKEN) that every request must carry.")
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners)
-    source = args.source if args.source is not None else (args.camera or 0)
+    source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
 
@@ -265,11 +283,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_playlist(args)
         if args.command == "serve":
             return run_serve(args)
+        if args.command == "calibrate":
+            return run_calibrate(args)
         if args.headless or args.benchmark:
             return run_headless(args)
         return run_app(args)
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130

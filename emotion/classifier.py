@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import importlib.util
 import json
 import platform
@@ -43,6 +44,7 @@ class Classifier(Protocol):
     input_size: int
     metadata: dict
     decision: DecisionRule  # the model's own logit adjustment and typical neutral (emotion.decision)
+    model_id: str  # SHA-256 of the checkpoint: a .pt and its ONNX twin share it (calibrations are tied to it)
 
     def logits(self, faces: np.ndarray) -> np.ndarray:
         """The network's raw outputs (N, 7) as float32 for uint8 gray faces (N, input_size, input_size)."""
@@ -128,6 +130,7 @@ class OpenCVClassifier:
             self.mean, self.std = float(norm["mean"]), float(norm["std"])
             self.metadata = json.loads(props.get("checkpoint_metadata", "{}"))
             self.decision = DecisionRule.from_dict(json.loads(props.get("decision", "null")))
+            self.model_id = props.get("source_sha256") or hashlib.sha256(self.path.read_bytes()).hexdigest()
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}: its moodtunes metadata is incomplete ({exc}); export it again.") \
                 from exc
@@ -186,6 +189,7 @@ class TorchClassifier:
         self.device, self.precision = str(self._device), str(self._dtype).removeprefix("torch.")
         self.input_size, self.mean, self.std, self.metadata = ckpt.input_size, ckpt.mean, ckpt.std, ckpt.metadata
         self.decision = ckpt.decision
+        self.model_id = hashlib.sha256(self.path.read_bytes()).hexdigest()
         # Channels-last layout picks oneDNN's fast convolutions on the CPU.
         self._model = fuse_batchnorm(ckpt.model).to(self._device, self._dtype).to(
             memory_format=torch.channels_last).eval()

@@ -1,21 +1,27 @@
-"""A frame source analysed on a thread of its own, for the window and the local API alike.
+"""The read -> analyse loop over a frame source, and that loop on a thread of its own.
 
-The thread owns its source: it opens, reads and closes it; other threads only ask it to stop.
-It hands out frozen :class:`~emotion.pipeline.FrameAnalysis` snapshots through callbacks, and
+:func:`analysed_frames` is the one loop: ``--headless`` and ``moodtunes calibrate`` run it on
+their own thread, :class:`LiveAnalysis` runs it on a thread for the window and the local API.
+That thread owns its source: it opens, reads and closes it; other threads only ask it to stop,
+or hand it work for the pipeline (:meth:`LiveAnalysis.submit`, e.g. start a calibration). It
+hands out frozen :class:`~emotion.pipeline.FrameAnalysis` snapshots through callbacks, and
 plays files at their own pace (photos one per second) unless the source says otherwise.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from emotion.errors import MoodtunesError
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.sources import Frame, FrameSource, Warn
+
+PipelineTask = Callable[[EmotionPipeline], None]
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,56 @@ class EngineInfo:
     checkpoint: str
     source: str
     source_kind: str  # "camera", "video" or "photos"
+    calibration_note: str = ""  # why a saved calibration is not used, or ""
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One turn of the loop: the frame as read, its analysis, and how the loop is doing."""
+
+    frame: Frame
+    analysis: FrameAnalysis
+    fps: float | None  # analysed frames per second, smoothed; None for photos
+    read_ms: float  # how long the source took to give the frame
+
+
+def analysed_frames(source: FrameSource, pipeline: EmotionPipeline, stop: threading.Event,
+                    paused: threading.Event | None = None, paced: bool = True,
+                    before_frame: Callable[[], None] = lambda: None) -> Iterator[Analysed]:
+    """Read and analyse frames until the source ends or ``stop`` is set.
+
+    ``paced``: play files at their own speed (a viewer) rather than as fast as possible (a
+    benchmark); cameras pace themselves. ``before_frame`` runs before each analysis, on this
+    thread. While ``paused`` is set nothing is read.
+    """
+    fps = 0.0
+    last = None
+    started_wall = started_media = None
+    while not stop.is_set():
+        if paused is not None and paused.is_set():
+            stop.wait(0.05)
+            started_wall = None  # re-anchor file playback after a pause
+            continue
+        t_read = time.perf_counter()
+        item = source.read()
+        read_ms = (time.perf_counter() - t_read) * 1000
+        if item is None:
+            return
+        if paced and source.paced:
+            now = time.monotonic()
+            if started_wall is None:
+                started_wall, started_media = now, item.timestamp
+            delay = (item.timestamp - started_media) - (now - started_wall)
+            if delay > 0 and stop.wait(delay):
+                return
+        before_frame()
+        analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name)
+        now = time.monotonic()
+        if last is not None:
+            instant = 1.0 / max(now - last, 1e-6)
+            fps = instant if fps == 0 else 0.9 * fps + 0.1 * instant
+        last = now
+        yield Analysed(item, analysis, None if source.kind == "photos" else fps, read_ms)
 
 
 class LiveAnalysis:
@@ -53,6 +109,7 @@ class LiveAnalysis:
         self._on_failed, self._on_finished = on_failed, on_finished
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self._tasks: queue.SimpleQueue[PipelineTask] = queue.SimpleQueue()
         self._source: FrameSource | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -69,6 +126,10 @@ class LiveAnalysis:
 
     def set_paused(self, paused: bool) -> None:
         (self._paused.set if paused else self._paused.clear)()
+
+    def submit(self, task: PipelineTask) -> None:
+        """Run ``task(pipeline)`` on the analysis thread before its next frame (the pipeline is that thread's)."""
+        self._tasks.put(task)
 
     def stop(self, timeout: float = 1.0) -> bool:
         """Ask the thread to end and wait up to ``timeout`` s; True if it ended in time.
@@ -96,8 +157,12 @@ class LiveAnalysis:
             recognizer = pipeline.recognizer
             self._on_ready(EngineInfo(recognizer.device, recognizer.backend, recognizer.detector.name,
                                       recognizer.detector.note, recognizer.checkpoint_path.name, source.name,
-                                      source.kind))
-            self._loop(pipeline, source)
+                                      source.kind, recognizer.calibration_note))
+            for turn in analysed_frames(source, pipeline, self._stop, self._paused, paced=True,
+                                        before_frame=lambda: self._run_tasks(pipeline)):
+                self._on_frame(turn.frame, turn.analysis, turn.fps)
+            if not self._stop.is_set():
+                self._on_finished(source.kind)
         except MoodtunesError as exc:
             if not self._stop.is_set():
                 self._on_failed(str(exc))
@@ -108,31 +173,10 @@ class LiveAnalysis:
             if source is not None:
                 source.close()
 
-    def _loop(self, pipeline: EmotionPipeline, source: FrameSource) -> None:
-        fps = 0.0
-        last = None
-        started_wall = started_media = None
-        while not self._stop.is_set():
-            if self._paused.is_set():
-                self._stop.wait(0.05)
-                started_wall = None  # re-anchor file playback after a pause
-                continue
-            item = source.read()
-            if item is None:
-                if not self._stop.is_set():
-                    self._on_finished(source.kind)
+    def _run_tasks(self, pipeline: EmotionPipeline) -> None:
+        while True:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
                 return
-            if source.paced:  # play files at their own speed, not as fast as possible
-                now = time.monotonic()
-                if started_wall is None:
-                    started_wall, started_media = now, item.timestamp
-                delay = (item.timestamp - started_media) - (now - started_wall)
-                if delay > 0 and self._stop.wait(delay):
-                    return
-            analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name)
-            now = time.monotonic()
-            if last is not None:
-                instant = 1.0 / max(now - last, 1e-6)
-                fps = instant if fps == 0 else 0.9 * fps + 0.1 * instant
-            last = now
-            self._on_frame(item, analysis, None if source.kind == "photos" else fps)
+            task(pipeline)

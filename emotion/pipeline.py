@@ -1,12 +1,15 @@
 """One frame in, a frozen snapshot of faces, tracks and mood out; and the latency figures of a run.
 
-:class:`FrameAnalysis` is made on the thread that runs the pipeline and never changes
-afterwards, so the window (or any other thread) can keep and paint it while the next frame is
-being analysed. The tracker's live objects stay inside the pipeline.
+The pipeline owns the stages of a video frame and times each itself: find the faces (around
+the last ones, or in the whole frame), crop them, classify the crops in one batch, follow
+them as tracks, and smooth the mood. :class:`FrameAnalysis` is made on the thread that runs
+the pipeline and never changes afterwards, so the window (or any other thread) can keep and
+paint it while the next frame is being analysed. The tracker's live objects stay inside.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -19,6 +22,7 @@ from types import MappingProxyType
 import cv2
 import numpy as np
 
+from emotion.calibration import CalibrationCapture, CalibrationError, CalibrationStatus
 from emotion.classes import EMOTIONS
 from emotion.detection import FaceFinder
 from emotion.preprocess import Box, to_gray
@@ -56,6 +60,8 @@ class FrameAnalysis:
     mood: Mood | None
     timings: Mapping[str, float]  # ms per stage, read-only
     photo: str = ""  # the photo's file name when the frame is a photo
+    calibrated: bool = False  # a personal calibration is in use
+    calibration: CalibrationStatus | None = None  # the latest capture (C), until the next one
 
     def to_dict(self) -> dict:
         out = {
@@ -90,7 +96,13 @@ class SceneCutDetector:
 
 
 class EmotionPipeline:
-    """Recognise, track and smooth, frame after frame."""
+    """Find, classify, track and smooth, frame after frame.
+
+    ``start_calibration`` captures the main face for a few seconds (the window's C, the API's
+    /calibrate, ``moodtunes calibrate``); when the capture is good, the calibration is saved to
+    ``save_to`` (if given) and used from the next frame on. Call it, like everything here, from
+    the thread that runs the pipeline.
+    """
 
     def __init__(self, recognizer: EmotionRecognizer, tracker: FaceTracker | None = None,
                  mood_tracker: MoodTracker | None = None, scene_cuts: SceneCutDetector | None = None) -> None:
@@ -100,11 +112,28 @@ class EmotionPipeline:
         self.scene_cuts = scene_cuts or SceneCutDetector()
         self.finder = FaceFinder(recognizer.detector)
         self._index = 0
+        self._capture: CalibrationCapture | None = None
+        self._save_calibration_to: Path | None = None
+        self._calibration_status: CalibrationStatus | None = None
+
+    def start_calibration(self, save_to: Path | None = None, seconds: float | None = None) -> None:
+        """Capture the main face from the next frame on (see :mod:`emotion.calibration`)."""
+        recognizer = self.recognizer
+        options = {} if seconds is None else {"duration": seconds}
+        self._capture = CalibrationCapture(recognizer.model_id, recognizer.checkpoint_path.name, **options)
+        self._save_calibration_to = save_to
+        number = self._calibration_status.number + 1 if self._calibration_status else 1
+        self._calibration_status = CalibrationStatus(number, "capturing", 0.0, "Hold a relaxed, neutral face and "
+                                                     "look at the camera...")
+
+    def reset_calibration(self) -> None:
+        """Stop using the calibration (the saved file, if any, is the caller's to delete)."""
+        self._capture = None
+        self.recognizer.calibration = None
 
     def process(self, frame: np.ndarray, timestamp: float, independent: bool = False,
                 photo: str = "") -> FrameAnalysis:
         """Analyse one frame. ``independent``: a photo of its own, with no history before it."""
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if independent:
             self.tracker.reset()
@@ -116,8 +145,13 @@ class EmotionPipeline:
             self.finder.reset()
         t_detect = time.perf_counter()
         detections = self.finder.find(frame, timestamp)
-        timings["detect_ms"] = (time.perf_counter() - t_detect) * 1000
-        faces = self.recognizer.analyze(frame, timings, detections)
+        t_classify = time.perf_counter()
+        recognizer = self.recognizer
+        faces = recognizer.results(detections, recognizer.logits(recognizer.crops(frame, detections)))
+        t_track = time.perf_counter()
+        timings = {"detect_ms": (t_classify - t_detect) * 1000, "classify_ms": (t_track - t_classify) * 1000}
+        if self._capture is not None:
+            self._calibrate(frame, faces, timestamp, independent)
         tracks = self.tracker.update(faces, timestamp)
         mood = self.mood_tracker.update(tracks, timestamp, (frame.shape[1], frame.shape[0]))
         tracked = tuple(
@@ -129,9 +163,34 @@ class EmotionPipeline:
         if frame.flags.writeable:
             frame = frame.copy()
             frame.flags.writeable = False
-        analysis = FrameAnalysis(self._index, timestamp, frame, tracked, mood, MappingProxyType(timings), photo)
+        analysis = FrameAnalysis(self._index, timestamp, frame, tracked, mood, MappingProxyType(timings), photo,
+                                 recognizer.calibration is not None, self._calibration_status)
         self._index += 1
         return analysis
+
+    def _calibrate(self, frame: np.ndarray, faces: list[FaceResult], timestamp: float, independent: bool) -> None:
+        capture, number = self._capture, self._calibration_status.number
+        capture.add(frame, faces, timestamp, independent)
+        if not capture.done(timestamp):
+            left = capture.duration * (1 - capture.progress(timestamp))
+            self._calibration_status = CalibrationStatus(number, "capturing", capture.progress(timestamp),
+                                                         f"Hold a relaxed, neutral face... {math.ceil(left)} s")
+            return
+        self._capture = None
+        try:
+            calibration = capture.finish()
+        except CalibrationError as exc:
+            self._calibration_status = CalibrationStatus(number, "failed", 1.0, str(exc))
+            return
+        self.recognizer.calibration = calibration
+        message = f"Calibrated on {calibration.frames} frames of your neutral face."
+        if self._save_calibration_to is not None:
+            try:
+                calibration.save(self._save_calibration_to)
+            except OSError as exc:
+                message += (f" It could not be saved in {self._save_calibration_to.parent} ({exc.strerror or exc}), so "
+                            "it lasts until you quit.")
+        self._calibration_status = CalibrationStatus(number, "done", 1.0, message, calibration)
 
 
 @dataclass

@@ -1,37 +1,50 @@
-"""EmotionRecognizer: from a camera frame to faces with emotion probabilities."""
+"""EmotionRecognizer: from an image to faces with emotion probabilities.
+
+The stages are public so that :class:`~emotion.pipeline.EmotionPipeline` can run and time
+them one by one on video (find -> crop -> classify -> results); :meth:`EmotionRecognizer.analyze`
+runs them all on a single image. Logits become probabilities through the model's decision rule
+(:mod:`emotion.decision`), personalised by a :class:`~emotion.calibration.Calibration` if any.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emotion.classes import EMOTIONS
 from emotion.classifier import open_classifier
+from emotion.decision import DecisionRule
 from emotion.detection import Detection, FaceDetector, create_detector
-from emotion.preprocess import crop_face, eye_angle, resize_faces, to_gray
+from emotion.preprocess import Box, crop_face, eye_angle, resize_faces, to_gray
+
+if TYPE_CHECKING:
+    from emotion.calibration import Calibration
 
 
 @dataclass(frozen=True)
 class FaceResult:
     """One face in one frame. Immutable, so it can be handed to another thread as it is."""
 
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    box: Box  # x, y, w, h in frame pixels
     landmarks: np.ndarray | None  # (5, 2) eyes, nose, mouth corners, read-only; None from Haar
-    probabilities: Mapping[str, float]  # one entry per class in EMOTIONS, read-only
+    probabilities: Mapping[str, float]  # one entry per class in EMOTIONS, read-only; decided (see above)
     label: str
     confidence: float
+    logits: np.ndarray | None = None  # (7,) the network's raw outputs, read-only: what a calibration averages
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", MappingProxyType(dict(self.probabilities)))
-        if self.landmarks is not None:
-            landmarks = np.array(self.landmarks, dtype=np.float32)
-            landmarks.flags.writeable = False
-            object.__setattr__(self, "landmarks", landmarks)
+        for name in ("landmarks", "logits"):
+            value = getattr(self, name)
+            if value is not None:
+                frozen = np.array(value, dtype=np.float32)
+                frozen.flags.writeable = False
+                object.__setattr__(self, name, frozen)
 
     def to_dict(self) -> dict:
         return {
@@ -50,8 +63,10 @@ class EmotionRecognizer:
     ...     print(face.box, face.label, face.confidence)
 
     ``backend``: auto (torch on a GPU, OpenCV's DNN module on the CPU), opencv or torch; see
-    :mod:`emotion.classifier`. Creating one changes no process-wide setting: thread counts are
-    the application's choice (see ``main.configure_threads``).
+    :mod:`emotion.classifier`. ``calibration``: the person's neutral face (``recognizer.calibrate``);
+    one measured with another model is ignored, and ``calibration_note`` says so. Creating one
+    changes no process-wide setting: thread counts are the application's choice (see
+    ``main.configure_threads``).
     """
 
     def __init__(
@@ -62,11 +77,36 @@ class EmotionRecognizer:
         face_model: str | Path | None = None,
         align: bool = True,
         backend: str = "auto",
+        calibration: Calibration | None = None,
     ) -> None:
         self.classifier = open_classifier(checkpoint, device, backend)
         self.input_size = self.classifier.input_size
         self.align = align
         self.detector = create_detector(detector, face_model) if isinstance(detector, str) else detector
+        self.calibration_note = ""
+        self._calibration: Calibration | None = None
+        self.decision: DecisionRule = self.classifier.decision
+        self.calibration = calibration
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The person's neutral face in use, or None."""
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, calibration: Calibration | None) -> None:
+        self.calibration_note = ""
+        if calibration is not None and calibration.model_id != self.model_id:
+            self.calibration_note = (f"the calibration was measured with another model ({calibration.model_name}), so "
+                                     "it is not used; calibrate again (key C, or `moodtunes calibrate`)")
+            calibration = None
+        self._calibration = calibration
+        self.decision = self.classifier.decision.calibrated(calibration.baseline if calibration else None)
+
+    @property
+    def model_id(self) -> str:
+        """The SHA-256 of the model's checkpoint, shared by a .pt and its ONNX twin."""
+        return self.classifier.model_id
 
     @property
     def backend(self) -> str:
@@ -84,10 +124,6 @@ class EmotionRecognizer:
     def checkpoint_path(self) -> Path:
         return self.classifier.path
 
-    @property
-    def metadata(self) -> dict:
-        return self.classifier.metadata
-
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """Faces in a gray, BGR or BGRA frame."""
         return self.detector.detect(frame)
@@ -101,13 +137,18 @@ class EmotionRecognizer:
             for d in detections
         ]
 
-    def classify(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Emotion probabilities (N, 7) for face crops of any size, in one batch."""
-        return self.classifier(resize_faces(face_crops, self.input_size))
+    def logits(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The network's raw outputs (N, 7) for face crops of any size, in one batch."""
+        return self.classifier.logits(resize_faces(face_crops, self.input_size))
 
-    def results(self, detections: Sequence[Detection], probabilities: np.ndarray) -> list[FaceResult]:
+    def classify(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Emotion probabilities (N, 7) for face crops of any size, as the app decides (see the module)."""
+        return self.decision.probabilities(self.logits(face_crops))
+
+    def results(self, detections: Sequence[Detection], logits: np.ndarray) -> list[FaceResult]:
+        """One FaceResult per detection, from the logits of its crop."""
         out = []
-        for d, p in zip(detections, probabilities, strict=True):
+        for d, row, p in zip(detections, logits, self.decision.probabilities(logits), strict=True):
             best = int(p.argmax())
             out.append(FaceResult(
                 box=d.box,
@@ -115,22 +156,25 @@ class EmotionRecognizer:
                 probabilities={name: float(v) for name, v in zip(EMOTIONS, p, strict=True)},
                 label=EMOTIONS[best],
                 confidence=float(p[best]),
+                logits=row,
             ))
         return out
 
-    def analyze(self, frame: np.ndarray, timings: dict[str, float] | None = None,
-                detections: Sequence[Detection] | None = None) -> list[FaceResult]:
-        """All faces in ``frame`` with their emotions. ``timings`` receives ms per stage.
+    def analyze(self, image: np.ndarray) -> list[FaceResult]:
+        """All faces in one image with their emotions (for video, EmotionPipeline follows them)."""
+        detections = self.detect(image)
+        return self.results(detections, self.logits(self.crops(image, detections)))
 
-        ``detections``: faces already found in this frame (a :class:`~emotion.detection.FaceFinder`'s).
+    def calibrate(self, images: Sequence[np.ndarray], photos: bool = False) -> Calibration:
+        """A calibration from frames (or, with ``photos``, separate photos) of one person's relaxed, neutral face.
+
+        Raises CalibrationError, with one line that says what to do, when the images do not
+        show one steady, frontal, lit, resting face (see :mod:`emotion.calibration`). The result
+        is not applied: set ``recognizer.calibration`` to use it, and ``save`` it to keep it.
         """
-        t0 = time.perf_counter()
-        if detections is None:
-            detections = self.detect(frame)
-        t1 = time.perf_counter()
-        probabilities = self.classify(self.crops(frame, detections))
-        t2 = time.perf_counter()
-        if timings is not None:
-            timings.setdefault("detect_ms", (t1 - t0) * 1000)
-            timings["classify_ms"] = (t2 - t1) * 1000
-        return self.results(detections, probabilities)
+        from emotion.calibration import CalibrationCapture
+
+        capture = CalibrationCapture(self.model_id, self.checkpoint_path.name)
+        for i, image in enumerate(images):
+            capture.add(image, self.analyze(image), i / 30, independent=photos)
+        return capture.finish()

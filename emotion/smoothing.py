@@ -18,9 +18,9 @@ import numpy as np
 
 from emotion.classes import EMOTIONS
 from emotion.detection import iou
+from emotion.preprocess import Box
 from emotion.recognizer import FaceResult
 
-Box = tuple[int, int, int, int]
 Boxed = TypeVar("Boxed", FaceResult, "Track")  # what main_face chooses among
 
 

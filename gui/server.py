@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emotion.classes import EMOTIONS, STYLES
+from emotion.cli import warn
 from emotion.errors import MoodtunesError
 from emotion.live import EngineInfo, LiveAnalysis
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
@@ -143,7 +144,7 @@ def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRec
         else:
             runner.append(LiveAnalysis(open_source, lambda: EmotionPipeline(make_recognizer()), live.frame,
                                        on_ready=live.ready, on_failed=live.failed, on_finished=live.finished,
-                                       on_warning=lambda message: print(f"warning: {message}", file=sys.stderr),
+                                       on_warning=warn,
                                        name="live-source"))
             runner[0].start()
         yield

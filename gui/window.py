@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from emotion.classes import EMOTIONS, STYLES
+from emotion.cli import warn
 from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import FrameSource, Warn, open_source
 from gui.workers import AnalysisWorker, EngineInfo, PlaylistWorker, ViewFrame
 
-if TYPE_CHECKING:  # playlist code loads on the first P, not at start-up
+if TYPE_CHECKING:
     from playlist.make import PlaylistResult
 
 CAMERA_CHOICES = range(4)
@@ -53,6 +53,13 @@ class Options:
     first_face_report: bool = False  # print launch-to-first-face time (JSON) and quit: a benchmark
     detector: str = "auto"
     face_model: str | None = None
+
+
+def make_playlist_on_first_use(*args: object, **kwargs: object) -> PlaylistResult:
+    """playlist.make (spotipy, requests) loads on the first P, not at start-up: most runs never press it."""
+    from playlist.make import make_playlist
+
+    return make_playlist(*args, **kwargs)
 
 
 class VideoView(QWidget):
@@ -225,8 +232,6 @@ class MainWindow(QMainWindow):
         self.options = options
         self.settings = settings
         self.setWindowTitle("moodtunes")
-        if make_playlist is None:
-            from playlist.make import make_playlist
         if open_url is None:
             import webbrowser
 
@@ -260,7 +265,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status, 1)
         self._notice_timer = QTimer(self, singleShot=True, timeout=self.notice.clear)
 
-        self.playlist_worker = PlaylistWorker(make_playlist, open_url)
+        self.playlist_worker = PlaylistWorker(make_playlist or make_playlist_on_first_use, open_url)
         self.playlist_worker.progress.connect(lambda text: self.panel.show_playlist_text(html.escape(text)))
         self.playlist_worker.sign_in_link.connect(self.panel.show_sign_in)
         self.playlist_worker.done.connect(self._playlist_done)
@@ -371,7 +376,7 @@ class MainWindow(QMainWindow):
             self._notice_timer.stop()
 
     def _warn(self, message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr, flush=True)
+        warn(message)
         self.show_notice(message, 15000)
 
     def _engine_ready(self, info: EngineInfo) -> None:

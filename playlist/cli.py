@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from emotion.cli import error
     from playlist.make import make_playlist, web_search_url
     from playlist.spotify import NotConfigured
 
@@ -49,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except NotConfigured as exc:
         if args.dry_run:  # a dry run searches Spotify too, and searching needs a sign-in
-            print(f"error: {exc}", file=sys.stderr)
+            error(str(exc))
         else:
-            print(f"error: {exc} Meanwhile, Spotify's web search for {args.mood} music: {web_search_url(args.mood)}",
-                  file=sys.stderr)
+            error(f"{exc} Meanwhile, Spotify's web search for {args.mood} music: {web_search_url(args.mood)}")
         return 2
     for note in result.notes:
         say(f"note: {note}")
@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
 def mood_of_photo(args: argparse.Namespace) -> tuple[str, float]:
     """The emotion and confidence of the main face in ``args.photo`` (MoodtunesError when there is none)."""
+    from emotion.cli import recognizer_from_args, warn
     from emotion.errors import MoodtunesError
     from emotion.smoothing import main_face
     from emotion.sources import read_image
-    from main import recognizer_from_args, warn
 
     image = read_image(args.photo, warn=warn)
     faces = recognizer_from_args(args).analyze(image)

@@ -101,9 +101,9 @@ def test_escape_also_quits(qtbot, settings, face_video):
 class SlowRecognizer(EmotionRecognizer):
     """The real recogniser, made to take 400 ms per frame (a very slow machine)."""
 
-    def analyze(self, frame, timings=None, detections=None):
+    def logits(self, face_crops):
         time.sleep(0.4)
-        return super().analyze(frame, timings, detections)
+        return super().logits(face_crops)
 
 
 def test_slow_inference_does_not_block_the_event_loop(qtbot, settings, face_video):

@@ -23,7 +23,7 @@ def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
     # On the CPU: its ONNX twin, run by OpenCV (torch is not even imported).
     assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".onnx")
     assert (recognizer.backend, recognizer.device, recognizer.precision) == ("opencv", "cpu", "float32")
-    assert recognizer.metadata["dataset"] == "ferplus"
+    assert recognizer.classifier.metadata["dataset"] == "ferplus"
     torch_twin = EmotionRecognizer(device="cpu", detector="haar", backend="torch")
     assert torch_twin.checkpoint_path == SHIPPED_CHECKPOINT and torch_twin.backend == "torch"
 
@@ -102,7 +102,7 @@ def test_shipped_fer2013_model_on_publictest_faces():
     from training.datasets import load_dataset
 
     recognizer = EmotionRecognizer(SHIPPED_CHECKPOINT.with_name("emotion_fer2013.pt"), device="cpu", detector="haar")
-    assert recognizer.metadata["dataset"] == "fer2013"
+    assert recognizer.classifier.metadata["dataset"] == "fer2013"
     data = load_dataset("fer2013", FER2013_CSV, "val")
     probs = recognizer.classify(list(data.images[:600]))
     assert (probs.argmax(1) == data.labels[:600]).mean() > 0.65

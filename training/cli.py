@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from emotion.errors import ArgumentParser
+from emotion.cli import ArgumentParser
 from training.datasets import DATA_HELP, DATASETS
 
 
