@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+import spotipy
 from conftest import ROOT, free_port
 from fake_spotify import FakeSpotify, consent_in_browser
 
@@ -172,6 +173,17 @@ def test_invalid_grant_keeps_the_token_another_moodtunes_just_refreshed(strict_s
     assert window._refresh(stale)["access_token"] == rotated["access_token"]
     assert json.loads(token_file().read_text()) == rotated  # nothing deleted
     assert SpotifyClient(window).search_tracks("genre:pop").tracks
+
+
+def test_a_local_accounts_service_leaves_spotipy_s_own_classes_alone(strict_spotify):
+    links = []
+    auth = SpotifyAuth(load_config(), open_browser=consent_in_browser, show_link=links.append)
+    auth.sign_in(timeout=10)
+    assert links[0].startswith(f"{strict_spotify.base_url}/authorize?") and auth.signed_in
+    auth.force_refresh()  # the refresh goes to the local service too
+    assert strict_spotify.requests_seen.count(("POST", "/api/token")) == 2
+    assert spotipy.SpotifyPKCE.OAUTH_AUTHORIZE_URL == "https://accounts.spotify.com/authorize"
+    assert spotipy.SpotifyPKCE.OAUTH_TOKEN_URL == "https://accounts.spotify.com/api/token"
 
 
 def test_a_cache_found_readable_by_others_is_made_private_again(strict_spotify):
