@@ -111,8 +111,11 @@ class Stopped(Exception):
     """SIGTERM arrived: end the run as Ctrl-C does, summary included."""
 
 
-def configure_threads() -> None:
-    """The process-wide thread settings the app runs with, set once at start-up, before cv2 or torch load.
+def configure_process() -> None:
+    """The process-wide settings the app runs with, set once at start-up, before cv2 or torch load.
+
+    OpenCV reads its thread-pool variables once, when it is loaded, so this runs before anything
+    imports cv2 (main.py's own imports do not).
 
     - OpenCV gets a thread per core, up to 4 (more do not pay for a 48 px network): two
       threads took the benchmark clip from ~103 to ~115-140 frames/s on a 2-core CPU.
@@ -126,7 +129,10 @@ def configure_threads() -> None:
       Yielding gives the core back to anyone who wants it: 2.7 ms, 220 instead of 185 frames/s
       idle, and 0.52-0.55 instead of 0.43 of it under load, in the same run.
     - torch (CUDA/MPS, or --backend torch) waits passively for the same reason.
-    Users can still set any of these variables themselves; they win.
+    - OpenCV's own log is silenced: a missing camera made it print about 40 lines of
+      [ WARN ]/[ ERROR ] before moodtunes' one clear line. The app's process only: the
+      emotion package, used as a library, leaves its caller's logging alone.
+    Users can still set any of these variables themselves (OPENCV_LOG_LEVEL included); they win.
     """
     os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "0")
     os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN", "1000")
@@ -136,6 +142,8 @@ def configure_threads() -> None:
     import cv2
 
     cv2.setNumThreads(int(os.environ.get("MOODTUNES_THREADS", 0)) or min(4, os.cpu_count() or 1))
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -274,9 +282,9 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_process()
     args = build_parser().parse_args(argv)
     try:
-        configure_threads()
         if args.command == "playlist":
             from playlist.cli import run as run_playlist
 

@@ -3,7 +3,8 @@ and the one printer of ``warning:`` and ``error:`` lines.
 
 ``main.py`` (the app and its subcommands), ``playlist/cli.py``, ``gui/server.py`` and the
 ``python -m training.x`` scripts build their parsers and report problems through here, so an
-option reads and fails the same way everywhere. Nothing here loads a model until asked.
+option reads and fails the same way everywhere. Importing this module loads neither OpenCV nor
+a model: the app sets OpenCV's process-wide settings first (``main.configure_process``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from emotion.classifier import BACKENDS
-from emotion.detection import DETECTORS
 from emotion.device import device_name
 from emotion.errors import MoodtunesError
 
@@ -79,6 +78,9 @@ def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -
 
 def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
     """The model, detector and calibration options; subcommands pass argparse.SUPPRESS (see above)."""
+    from emotion.classifier import BACKENDS  # here, not at the top: they load OpenCV (see the module's docstring)
+    from emotion.detection import DETECTORS
+
     def given(value: str) -> str:
         return value if default is None else default
 

@@ -66,7 +66,7 @@ class EmotionRecognizer:
     :mod:`emotion.classifier`. ``calibration``: the person's neutral face (``recognizer.calibrate``);
     one measured with another model is ignored, and ``calibration_note`` says so. Creating one
     changes no process-wide setting: thread counts are the application's choice (see
-    ``main.configure_threads``).
+    ``main.configure_process``).
     """
 
     def __init__(

@@ -327,6 +327,8 @@ class CameraSource(FrameSource):
         close_timeout: float = 0.5,
         capture_factory: Callable[[], cv2.VideoCapture] | None = None,
     ) -> None:
+        if index < 0:  # checked here, in Python: cv2.VideoCapture(-1) crashes the process
+            raise SourceError(f"There is no camera {index}: cameras are numbered 0, 1, 2, ...")
         self.name = f"camera {index}"
         self.index = index
         self.reconnect_timeout = reconnect_timeout
@@ -423,7 +425,7 @@ def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None 
     ``warn`` receives one line for each thing worth telling that does not stop the run (a
     skipped photo, a truncated video, a huge photo read at reduced size).
     """
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+    if isinstance(source, int) or (isinstance(source, str) and re.fullmatch(r"-?\d+", source)):
         return CameraSource(int(source))
     path = Path(source)
     if not path.exists():

@@ -191,7 +191,7 @@ def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_b
 
 
 def test_the_app_sets_thread_counts_and_wait_policies_at_start_up():
-    script = ("import main, os, cv2; main.configure_threads(); "
+    script = ("import main, os, cv2; main.configure_process(); "
               "print(cv2.getNumThreads(), os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER'], "
               "os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN'], os.environ['OMP_WAIT_POLICY'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_", "OMP_", "MOODTUNES_THREADS"))}

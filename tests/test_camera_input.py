@@ -1,0 +1,42 @@
+"""A camera number is checked before OpenCV sees it, and a missing camera costs the user one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from emotion.sources import SourceError, open_source
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+@pytest.mark.parametrize("mode", [["--headless"], ["--benchmark"], [], ["serve", "--port", "1"],
+                                  ["calibrate"]])
+def test_a_negative_camera_is_refused_in_every_mode_without_a_crash(mode):
+    # cv2.VideoCapture(-1) segfaults (exit -11); the parser must refuse it first.
+    args = [*mode, "--camera", "-1"] if mode and mode[0] in ("serve", "calibrate") else ["--camera", "-1", *mode]
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "-1 is not a camera" in result.stderr
+
+
+def test_a_negative_camera_is_refused_by_the_library_too():
+    for source in (-1, "-1"):
+        with pytest.raises(SourceError, match="no camera -1"):
+            open_source(source)
+
+
+def test_a_missing_camera_gives_one_line_not_opencvs_log():
+    # This machine (and CI) has no camera 0: OpenCV used to print ~40 [ WARN ]/[ ERROR ] lines first.
+    result = run("--camera", "7", "--headless", "--detector", "haar")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(result.stderr.splitlines()) == 1 and "Cannot open camera 7" in result.stderr
