@@ -52,6 +52,14 @@ class Frame(NamedTuple):
     timestamp: float  # seconds on the source's own clock
     independent: bool = False  # a separate photo: no history with the frame before it
     name: str = ""  # the photo's file name (photos only)
+    scale: float = 1.0  # original pixels per pixel of ``image`` (> 1: a huge photo read at reduced size)
+
+
+class Picture(NamedTuple):
+    """A decoded image and how much it was shrunk while decoding."""
+
+    image: np.ndarray  # read-only uint8
+    scale: float = 1.0  # original pixels per decoded pixel: > 1 when a huge JPEG was decoded reduced
 
 
 def _frozen(image: np.ndarray) -> np.ndarray:
@@ -192,7 +200,16 @@ class VideoFileSource(FrameSource):
 
 
 def read_image(path: str | Path, warn: Warn | None = None) -> np.ndarray:
-    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable."""
+    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable.
+
+    A JPEG larger than that is read at 1/2, 1/4 or 1/8 of its size (``warn`` hears of it):
+    :func:`load_image` also says by how much, to map boxes back onto the original.
+    """
+    return load_image(path, warn).image
+
+
+def load_image(path: str | Path, warn: Warn | None = None) -> Picture:
+    """An image file and its decoding scale (see :func:`read_image`)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -202,18 +219,19 @@ def read_image(path: str | Path, warn: Warn | None = None) -> np.ndarray:
     return _decode(str(path), head, path, lambda flags: cv2.imread(str(path), flags), warn)
 
 
-def decode_image(data: bytes, name: str = "the image", warn: Warn | None = None) -> np.ndarray:
-    """Image bytes (an upload) as uint8, with the same size rules as :func:`read_image`."""
+def decode_image(data: bytes, name: str = "the image", warn: Warn | None = None) -> Picture:
+    """Image bytes (an upload) and their decoding scale, with the same size rules as :func:`read_image`."""
     buffer = np.frombuffer(data, np.uint8)
     return _decode(name, data[:3], io.BytesIO(data), lambda flags: cv2.imdecode(buffer, flags), warn)
 
 
 def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Callable[[int], np.ndarray | None],
-            warn: Warn | None) -> np.ndarray:
+            warn: Warn | None) -> Picture:
     """The size is read from the header first (Pillow reads only the header), so a huge image is
     never decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does that
     without the full-size buffer), other formats are refused."""
-    pixels = _header_pixels(header_source)
+    pixels, width = _header_size(header_source)
+    scale = 1.0
     if pixels is not None and pixels > MAX_IMAGE_PIXELS:
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
         if head != b"\xff\xd8\xff" or factor is None:
@@ -221,8 +239,10 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
             raise ImageTooLarge(f"{name} has {size}, more than the {MAX_IMAGE_PIXELS // 10**6} that moodtunes reads; "
                               "shrink it first (or save it as JPEG).")
         frame = decode(JPEG_REDUCED_FLAGS[factor])
-        if frame is not None and warn is not None:
-            warn(f"{name} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
+        if frame is not None:
+            scale = width / frame.shape[1] if width else float(factor)
+            if warn is not None:
+                warn(f"{name} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
     else:
         frame = decode(cv2.IMREAD_UNCHANGED)
     if frame is None:
@@ -231,11 +251,12 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
         frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
     if frame.ndim == 3 and frame.shape[2] not in (3, 4):
         frame = frame[:, :, 0]
-    return _frozen(frame)
+    return Picture(_frozen(frame), scale)
 
 
-def _header_pixels(source: Path | io.BytesIO) -> float | None:
-    """Width x height from the image's header (inf: more than Pillow opens), or None when Pillow cannot tell."""
+def _header_size(source: Path | io.BytesIO) -> tuple[float | None, int | None]:
+    """(pixels, width) from the image's header: (None, None) when Pillow cannot tell; a width of None (and
+    pixels perhaps inf) when the image is more than Pillow opens."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -245,10 +266,10 @@ def _header_pixels(source: Path | io.BytesIO) -> float | None:
                 width, height = image.size
     except Image.DecompressionBombError as exc:  # Pillow refuses to open over ~179 MP, and says how many
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        return float(found.group(1)) if found else math.inf
+        return (float(found.group(1)) if found else math.inf), None
     except (OSError, UnidentifiedImageError, ValueError):
-        return None
-    return width * height
+        return None, None
+    return float(width * height), width
 
 
 class ImageListSource(FrameSource):
@@ -271,15 +292,15 @@ class ImageListSource(FrameSource):
         self.skipped = 0
         self._bad: set[int] = set()
         if len(paths) == 1:
-            self._first: np.ndarray | None = read_image(paths[0], self._warn)  # fail now, with its reason
+            self._first: Picture | None = load_image(paths[0], self._warn)  # fail now, with its reason
         else:
             self._first = None
 
-    def _load(self, i: int) -> np.ndarray | None:
+    def _load(self, i: int) -> Picture | None:
         if i in self._bad:
             return None
         try:
-            return read_image(self.paths[i], self._warn)
+            return load_image(self.paths[i], self._warn)
         except SourceError as exc:
             self._bad.add(i)
             self.skipped += 1
@@ -296,9 +317,9 @@ class ImageListSource(FrameSource):
             i = self._index % n
             t = self._index / self.fps
             self._index += 1
-            frame = self._first if (i == 0 and self._first is not None) else self._load(i)
-            if frame is not None:
-                return Frame(frame, t, independent=True, name=self.paths[i].name)
+            picture = self._first if (i == 0 and self._first is not None) else self._load(i)
+            if picture is not None:
+                return Frame(picture.image, t, independent=True, name=self.paths[i].name, scale=picture.scale)
         return None
 
     def interrupt(self) -> None:

@@ -204,19 +204,22 @@ def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRec
         notes: list[str] = []
 
         def work() -> tuple[tuple[int, ...], list]:
-            image = decode_image(data, "the uploaded image", warn=notes.append)
+            picture = decode_image(data, "the uploaded image", warn=notes.append)
             with analyze_lock:  # one OpenCV network is not for two threads at once
                 if not analyzer:
                     analyzer.append(make_recognizer())
-                return image.shape, analyzer[0].analyze(image)
+                return picture, analyzer[0].analyze(picture.image)
 
         try:
-            shape, faces = await run_in_threadpool(work)
+            picture, faces = await run_in_threadpool(work)
         except ImageTooLarge as exc:
             raise ApiError(413, str(exc)) from exc
         except SourceError as exc:
             raise ApiError(400, str(exc)) from exc
-        return {"width": shape[1], "height": shape[0], "faces": [face.to_dict() for face in faces], "notes": notes}
+        # Boxes and size in the uploaded image's own pixels, even when a huge JPEG was decoded reduced.
+        height, width = (round(side * picture.scale) for side in picture.image.shape[:2])
+        return {"width": width, "height": height, "faces": [face.to_dict(picture.scale) for face in faces],
+                "notes": notes}
 
     @app.get("/mood")
     async def mood() -> dict:
