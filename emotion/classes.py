@@ -18,12 +18,6 @@ class EmotionStyle:
     valence: float  # -1 (unpleasant) .. +1 (pleasant)
     arousal: float  # -1 (calm) .. +1 (excited)
 
-    @property
-    def bgr(self) -> tuple[int, int, int]:
-        """The colour as an OpenCV BGR triple."""
-        r, g, b = (int(self.colour[i : i + 2], 16) for i in (1, 3, 5))
-        return (b, g, r)
-
 
 # Valence/arousal follow the placement of these affect words in Russell's circumplex
 # (Russell 1980, "A circumplex model of affect", J. Pers. Soc. Psychol. 39(6)) and the

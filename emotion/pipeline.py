@@ -197,7 +197,7 @@ class EmotionPipeline:
 
 @dataclass
 class LatencyStats:
-    """Per-stage p50/p95 and mean over a run of any length, in bounded memory.
+    """Per-stage p50/p95 (and totals) over a run of any length, in bounded memory.
 
     Keeps a uniform random sample of at most ``capacity`` values per stage (reservoir
     sampling, Vitter's algorithm R): exact for runs up to ``capacity`` frames, a close

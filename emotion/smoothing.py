@@ -155,10 +155,6 @@ class MoodTracker:
     _mood: Mood | None = field(default=None, init=False)
     _last_face: float | None = field(default=None, init=False)
 
-    @property
-    def mood(self) -> Mood | None:
-        return self._mood
-
     def update(self, tracks: Sequence[Track], t: float, frame_size: tuple[int, int]) -> Mood | None:
         """Feed this frame's tracks; ``frame_size`` is (width, height)."""
         if not tracks:

@@ -13,6 +13,7 @@ import zlib
 
 import cv2
 import pytest
+import torch
 from clips import face_scene
 from conftest import ROOT
 
@@ -77,7 +78,8 @@ def test_an_unreadable_photo_in_a_folder_is_skipped_with_one_warning(tmp_path, a
     (["--max-frames", "many"], "--max-frames"),
     (["--device", "xpu"], "Unknown device 'xpu'"),
     (["--device", "cuda:x"], "Unknown device"),
-    (["--device", "cuda:0"], "no CUDA GPU"),
+    pytest.param(["--device", "cuda:0"], "no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="cuda:0 is usable on this machine")),
     (["--device", "mps"], "MPS is not available"),
     (["--backend", "tensorflow"], "--backend"),
 ])

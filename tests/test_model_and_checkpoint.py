@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
+from conftest import ROOT
 
 from emotion.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from emotion.classes import EMOTIONS, NUM_CLASSES, STYLES
-from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD
 
 
@@ -18,13 +20,13 @@ def test_classes_have_styles_and_circumplex_coordinates():
     for name in EMOTIONS:
         style = STYLES[name]
         assert -1 <= style.valence <= 1 and -1 <= style.arousal <= 1
-        assert len(style.bgr) == 3
+        assert re.fullmatch(r"#[0-9a-f]{6}", style.colour)
     assert STYLES["happy"].valence > 0 > STYLES["sad"].valence
 
 
 @pytest.mark.parametrize("size", [48, 64])
 def test_model_shapes(size):
-    model = CustomDeepEmotionNet(input_size=size).eval()
+    model = CustomDeepEmotionNet(EmotionNetConfig(input_size=size)).eval()
     assert len(model.features) == 5
     out = model(torch.zeros(3, 1, size, size))
     assert out.shape == (3, NUM_CLASSES)
@@ -54,14 +56,33 @@ def test_folding_batchnorm_keeps_the_outputs():
 
 
 def test_bad_architecture_arguments_fail():
-    with pytest.raises(ValueError):
-        CustomDeepEmotionNet(widths=(8, 8), depths=(1,))
-    with pytest.raises(ValueError):
-        CustomDeepEmotionNet(input_size=16)
+    with pytest.raises(ValueError, match="same length"):
+        EmotionNetConfig(widths=(8, 8), depths=(1,))
+    with pytest.raises(ValueError, match="too small"):
+        EmotionNetConfig(input_size=16)
+
+
+def test_config_round_trips_through_the_checkpoint_dict():
+    config = EmotionNetConfig(widths=(8, 8, 16), depths=(1, 2, 1), dropout=0.1, input_size=32)
+    stored = config.to_dict()
+    assert stored == {"num_classes": NUM_CLASSES, "in_channels": 1, "widths": [8, 8, 16], "depths": [1, 2, 1],
+                      "dropout": 0.1, "input_size": 32}  # lists, as every checkpoint so far stores them
+    assert EmotionNetConfig.from_dict(stored) == config
+    assert EmotionNetConfig.from_dict(stored).widths == (8, 8, 16)  # tuples again: equal, hashable, immutable
+    assert CustomDeepEmotionNet(config).config is config
+    assert CustomDeepEmotionNet().config == EmotionNetConfig()
+    with pytest.raises(TypeError):
+        EmotionNetConfig.from_dict({**stored, "kernel": 5})
+
+
+@pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
+def test_shipped_checkpoints_load_into_the_default_config(name):
+    """Files written before EmotionNetConfig (model_config as a dict of lists) load unchanged."""
+    assert load_checkpoint(ROOT / "checkpoints" / f"{name}.pt").model.config == EmotionNetConfig()
 
 
 def save(path, model=None, **metadata):
-    model = model or CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1))
+    model = model or CustomDeepEmotionNet(EmotionNetConfig(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1)))
     save_checkpoint(path, model, mean=FER_MEAN, std=FER_STD, metadata=metadata or {"dataset": "test"})
     return model
 
@@ -73,7 +94,8 @@ def test_round_trip_restores_architecture_weights_and_metadata(tmp_path):
     assert loaded.classes == EMOTIONS and loaded.input_size == 48
     assert (loaded.mean, loaded.std) == (pytest.approx(FER_MEAN), pytest.approx(FER_STD))
     assert loaded.metadata == {"dataset": "ferplus", "metrics": {"accuracy": 0.5}}
-    assert loaded.model.config() == model.config()
+    assert loaded.model.config == model.config
+    assert torch.load(path, weights_only=True)["model_config"] == model.config.to_dict()
     x = torch.randn(2, 1, 48, 48)
     assert torch.equal(loaded.model(x), model(x))
 
@@ -106,11 +128,13 @@ def test_foreign_pytorch_file(tmp_path):
         load_checkpoint(path)
 
 
-def test_pickled_objects_are_refused_not_executed(tmp_path):
+def test_pickled_objects_are_refused_not_executed_and_named(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": FORMAT, "payload": os.getcwd, "x": object()}, path)
-    with pytest.raises(CheckpointError, match="refused for safety.*getcwd"):
+    getcwd = f"{os.getcwd.__module__}.getcwd"  # posix.getcwd, or nt.getcwd on Windows
+    with pytest.raises(CheckpointError, match="refused for safety") as refusal:
         load_checkpoint(path)
+    assert f"(it pickles builtins.object, {getcwd})" in str(refusal.value)
 
 
 def edit(path, **changes):
@@ -130,7 +154,7 @@ def test_wrong_class_count(tmp_path):
 def test_weights_that_do_not_fit_the_architecture(tmp_path):
     path = tmp_path / "model.pt"
     save(path)
-    other = CustomDeepEmotionNet(widths=(16, 16, 16, 16, 16), depths=(1, 1, 1, 1, 1))
+    other = CustomDeepEmotionNet(EmotionNetConfig(widths=(16, 16, 16, 16, 16), depths=(1, 1, 1, 1, 1)))
     edit(path, state_dict=other.state_dict())
     with pytest.raises(CheckpointError, match="do not fit the architecture"):
         load_checkpoint(path)
