@@ -1,33 +1,30 @@
 """Face detection behind one small interface: YuNet (default) or OpenCV's Haar cascade.
 
-``create_detector("auto")`` uses YuNet when its model can be had (an explicit file, the
-user cache, or a one-time verified download) and otherwise falls back to the Haar cascade
-that ships with opencv-python, recording why in ``detector.note`` for the user to see.
+``create_detector("auto")`` uses YuNet, from the official model that ships inside the package
+(``emotion/models``, MIT licence; see the notice beside it) or from a file the caller names, so
+it works offline from the first run and downloads nothing. Only when the shipped model is
+missing or unusable does it fall back to the Haar cascade that comes with opencv-python,
+recording why, and what to do, in ``detector.note`` for the user to see.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from emotion.atomic import atomic_write
 from emotion.errors import MoodtunesError
-from emotion.paths import cache_dir
 from emotion.preprocess import Box, to_bgr, to_gray
 
-YUNET_URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+# The official 2023mar release, package data; YUNET_SHA256 is the oid of opencv_zoo's Git LFS pointer.
+YUNET_MODEL = Path(str(files(__package__) / "models" / "face_detection_yunet_2023mar.onnx"))
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
-YUNET_SIZE = 232_589
-YUNET_FILENAME = "face_detection_yunet_2023mar.onnx"
-DOWNLOAD_TIMEOUT_S = 10.0
 DETECTORS = ("auto", "yunet", "haar")
 ROI_SCALE = 2.3  # the search square around a known face, in face sides
 ROI_SIDE = 64  # pixels the search square is shrunk (or grown) to
@@ -51,34 +48,19 @@ class FaceDetector(Protocol):
     def detect(self, frame: np.ndarray) -> list[Detection]: ...
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+@functools.cache
+def _official_yunet(path: Path) -> Path:
+    """``path`` once its bytes are checked to be the official YuNet release, else DetectorUnavailable.
 
-
-def ensure_yunet_model(
-    url: str | None = None,
-    directory: Path | None = None,
-    sha256: str = YUNET_SHA256,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
-) -> Path:
-    """Path of the verified YuNet model, downloading it once into the cache if needed.
-
-    A cached file with the wrong checksum is replaced; a failed or wrong download never
-    replaces anything and raises DetectorUnavailable.
+    A damaged install or a swapped file must not silently run another network. Hashing the
+    233 kB takes a quarter of a millisecond; still, it is done once per process (and path).
     """
-    url = url or os.environ.get("MOODTUNES_YUNET_URL") or YUNET_URL
-    path = (directory or cache_dir()) / YUNET_FILENAME
-    if path.is_file() and sha256_of(path) == sha256:
-        return path
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            data = response.read(YUNET_SIZE * 4)  # bounded: a wrong URL must not fill the disk
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DetectorUnavailable(f"could not download the YuNet face model ({reason})") from exc
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise DetectorUnavailable(f"the YuNet model downloaded from {url} failed its checksum; not used")
-    atomic_write(path, data)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DetectorUnavailable(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
+    if hashlib.sha256(data).hexdigest() != YUNET_SHA256:
+        raise DetectorUnavailable(f"{path.name} is not the official release (its SHA-256 differs)")
     return path
 
 
@@ -152,7 +134,7 @@ class YuNetDetector:
 
 
 class HaarDetector:
-    """The frontal-face Haar cascade bundled with opencv-python: no download, no landmarks."""
+    """The frontal-face Haar cascade bundled with opencv-python: the fallback, without landmarks."""
 
     name = "Haar cascade"
 
@@ -187,23 +169,24 @@ class HaarDetector:
 def create_detector(kind: str = "auto", face_model: str | Path | None = None) -> FaceDetector:
     """Build the face detector ``kind`` (auto, yunet, haar).
 
-    auto: YuNet if its model is available, else Haar with ``note`` saying why.
-    yunet: YuNet or DetectorUnavailable. An explicit ``face_model`` file is used as given.
+    auto: YuNet on the shipped model, else (that model missing or unusable) Haar with ``note``
+    saying why. yunet: YuNet or DetectorUnavailable. An explicit ``face_model`` file is used as
+    given, unchecked, instead of the shipped one; if it fails, that is an error, not a fallback.
     """
     if kind not in DETECTORS:
         raise MoodtunesError(f"Unknown detector {kind!r}: use one of {', '.join(DETECTORS)}.")
     if kind == "haar":
         return HaarDetector()
     try:
-        path = Path(face_model) if face_model else ensure_yunet_model()
-        return YuNetDetector(path)
+        return YuNetDetector(face_model or _official_yunet(YUNET_MODEL))
     except DetectorUnavailable as exc:
         if kind == "yunet" or face_model:
             raise DetectorUnavailable(
                 f"YuNet face detector unavailable: {exc}. Pass --face-model with a YuNet .onnx file, "
                 "or --detector haar."
             ) from exc
-        return HaarDetector(note=f"YuNet unavailable ({exc}); using the Haar cascade")
+        # Short enough for the window's status bar, where it is shown in full.
+        return HaarDetector(note=f"YuNet unavailable ({exc}); using the Haar cascade. Reinstall moodtunes to fix this.")
 
 
 class FaceFinder:

@@ -1,4 +1,4 @@
-"""Where moodtunes keeps the user's files: settings and sign-ins, and downloaded models."""
+"""Where moodtunes keeps the user's files: settings, sign-ins and the personal calibration."""
 
 from __future__ import annotations
 
@@ -13,7 +13,3 @@ def config_dir() -> Path:
     the Spotify sign-in and the personal calibration."""
     return Path(os.environ.get("MOODTUNES_CONFIG_DIR") or platformdirs.user_config_path("moodtunes"))
 
-
-def cache_dir() -> Path:
-    """Where downloaded models live: MOODTUNES_CACHE_DIR, else the platform's user cache."""
-    return Path(os.environ.get("MOODTUNES_CACHE_DIR") or platformdirs.user_cache_path("moodtunes"))

@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated config/cache dirs, no internet, offscreen Qt, the fake Spotify."""
+"""Shared fixtures: an isolated config dir, no internet, offscreen Qt, the fake Spotify."""
 
 from __future__ import annotations
 
@@ -37,12 +37,9 @@ def free_port() -> int:
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory, monkeypatch):
-    """No test touches the user's config or cache, or the internet."""
+    """No test touches the user's config, or the internet."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("MOODTUNES_CONFIG_DIR", str(home / "config"))
-    monkeypatch.setenv("MOODTUNES_CACHE_DIR", str(home / "cache"))
-    # A closed local port: any attempt to download the YuNet model fails at once.
-    monkeypatch.setenv("MOODTUNES_YUNET_URL", f"http://127.0.0.1:{free_port()}/yunet.onnx")
     for var in ("SPOTIPY_CLIENT_ID", "SPOTIPY_REDIRECT_URI", "SPOTIFY_API_BASE_URL", "SPOTIFY_ACCOUNTS_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     yield home

@@ -1,126 +1,77 @@
-"""Face detection: YuNet's download (over a local server), YuNet itself, Haar and fallback."""
+"""Face detection: the shipped YuNet model (offline, verified), YuNet itself, Haar and fallback."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 from clips import face_scene
 from conftest import ROOT, YUNET_TEST_MODEL, needs
 
+from emotion import detection
 from emotion.detection import (
-    YUNET_FILENAME,
+    YUNET_MODEL,
+    YUNET_SHA256,
     DetectorUnavailable,
     HaarDetector,
     YuNetDetector,
     create_detector,
-    ensure_yunet_model,
     iou,
 )
 
 
-class ModelServer:
-    """Serves bytes at /model.onnx; counts requests; can stall to test timeouts."""
-
-    def __init__(self, payload: bytes, stall: float = 0.0, status: int = 200):
-        self.payload, self.stall, self.status, self.hits = payload, stall, status, 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                server.hits += 1
-                time.sleep(server.stall)
-                self.send_response(server.status)
-                self.send_header("Content-Length", str(len(server.payload)))
-                self.end_headers()
-                self.wfile.write(server.payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.onnx"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def model_bytes():
-    if YUNET_TEST_MODEL.exists():
-        return YUNET_TEST_MODEL.read_bytes()
-    return b"not really an onnx model, but bytes with a known checksum" * 100
+def shipped_model_gone(tmp_path, monkeypatch):
+    """The packaged YuNet file as a broken install would have it: not there (tests may write one)."""
+    missing = tmp_path / YUNET_MODEL.name
+    monkeypatch.setattr(detection, "YUNET_MODEL", missing)
+    return missing
 
 
-def test_download_verifies_and_caches_once(tmp_path, model_bytes):
-    server = ModelServer(model_bytes)
-    sha = hashlib.sha256(model_bytes).hexdigest()
-    try:
-        path = ensure_yunet_model(server.url, tmp_path, sha256=sha)
-        assert path == tmp_path / YUNET_FILENAME and path.read_bytes() == model_bytes
-        assert ensure_yunet_model(server.url, tmp_path, sha256=sha) == path
-        assert server.hits == 1  # the second call used the verified cache
-    finally:
-        server.close()
+def test_the_shipped_model_is_the_official_release_with_its_licence():
+    assert hashlib.sha256(YUNET_MODEL.read_bytes()).hexdigest() == YUNET_SHA256
+    notice = YUNET_MODEL.with_name("face_detection_yunet_2023mar.LICENSE.txt").read_text()
+    assert "MIT License" in notice and "Copyright (c) 2020 Shiqi Yu" in notice and YUNET_SHA256 in notice
 
 
-def test_wrong_checksum_is_rejected_and_nothing_is_written(tmp_path, model_bytes):
-    server = ModelServer(model_bytes + b"tampered")
-    try:
-        with pytest.raises(DetectorUnavailable, match="checksum"):
-            ensure_yunet_model(server.url, tmp_path, sha256=hashlib.sha256(model_bytes).hexdigest())
-        assert list(tmp_path.iterdir()) == []
-    finally:
-        server.close()
+def test_auto_is_yunet_offline_from_the_first_run(isolated_environment, monkeypatch, astronaut_bgr):
+    """An empty config folder and no network: YuNet all the same, with nothing to report or write."""
+    def no_network(*args, **kwargs):
+        raise OSError("this test has no network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    detector = create_detector("auto")
+    assert isinstance(detector, YuNetDetector) and detector.note == ""
+    (found,) = detector.detect(face_scene(astronaut_bgr, dx=60))
+    assert found.score > 0.7 and found.landmarks.shape == (5, 2)
+    assert list(isolated_environment.iterdir()) == []  # no config, no cache: nothing was written
 
 
-def test_corrupt_cached_file_is_replaced(tmp_path, model_bytes):
-    (tmp_path / YUNET_FILENAME).write_bytes(b"half a model")
-    server = ModelServer(model_bytes)
-    try:
-        path = ensure_yunet_model(server.url, tmp_path, sha256=hashlib.sha256(model_bytes).hexdigest())
-        assert path.read_bytes() == model_bytes
-    finally:
-        server.close()
-
-
-def test_failed_download_keeps_a_good_cached_copy_untouched(tmp_path, model_bytes):
-    server = ModelServer(b"", status=404)
-    try:
-        with pytest.raises(DetectorUnavailable, match="could not download"):
-            ensure_yunet_model(server.url, tmp_path, sha256="0" * 64)
-    finally:
-        server.close()
-
-
-def test_download_times_out_instead_of_hanging(tmp_path):
-    server = ModelServer(b"x", stall=5)
-    try:
-        started = time.monotonic()
-        with pytest.raises(DetectorUnavailable, match="could not download"):
-            ensure_yunet_model(server.url, tmp_path, timeout=0.5)
-        assert time.monotonic() - started < 3
-    finally:
-        server.close()
-
-
-def test_auto_falls_back_to_haar_and_says_why():
-    detector = create_detector("auto")  # the test environment's YuNet URL is a closed port
+def test_auto_falls_back_to_haar_and_says_why_and_what_to_do(shipped_model_gone):
+    detector = create_detector("auto")
     assert isinstance(detector, HaarDetector)
-    assert "YuNet unavailable" in detector.note and "could not download" in detector.note
+    assert detector.note.startswith("YuNet unavailable") and "cannot be read" in detector.note
+    assert "Reinstall moodtunes" in detector.note
 
 
-def test_asking_for_yunet_without_a_model_is_an_error():
+def test_a_damaged_shipped_model_is_not_used_even_if_opencv_runs_it(shipped_model_gone, astronaut_bgr):
+    damaged = bytearray(YUNET_MODEL.read_bytes())
+    damaged[len(damaged) // 2] ^= 1  # one bit of a weight: OpenCV still loads it and finds faces with it
+    shipped_model_gone.write_bytes(damaged)
+    detector = create_detector("auto")
+    assert isinstance(detector, HaarDetector) and "SHA-256 differs" in detector.note
+    # The same file named by --face-model is the user's choice, used as given: no checksum.
+    theirs = create_detector("auto", face_model=shipped_model_gone)
+    assert isinstance(theirs, YuNetDetector) and len(theirs.detect(face_scene(astronaut_bgr))) == 1
+
+
+def test_asking_for_yunet_without_a_model_is_an_error(shipped_model_gone):
     with pytest.raises(DetectorUnavailable, match="--face-model"):
         create_detector("yunet")
 

@@ -37,8 +37,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_what_the_app_loads(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     models = [f"checkpoints/emotion_{name}.{ext}" for name in ("ferplus", "fer2013") for ext in ("pt", "onnx")]
-    for needed in ("main.py", "checkpoints/__init__.py", *models, "playlist/profiles.toml", "emotion/classifier.py",
-                   "gui/window.py", "training/train.py"):
+    yunet = [f"emotion/models/face_detection_yunet_2023mar.{ext}" for ext in ("onnx", "LICENSE.txt")]
+    for needed in ("main.py", "checkpoints/__init__.py", *models, *yunet, "playlist/profiles.toml",
+                   "emotion/classifier.py", "gui/window.py", "training/train.py"):
         assert needed in names, needed
 
 
@@ -51,7 +52,9 @@ def test_the_installed_app_runs_from_any_folder(wheel, tmp_path, astronaut_bgr):
     cv2.imwrite(str(elsewhere / "photo.jpg"), face_scene(astronaut_bgr))
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = subprocess.run([sys.executable, "-c", "import emotion, checkpoints; print(emotion.__file__); "
-                            "print(checkpoints.shipped('emotion_ferplus.onnx'))"],
+                            "print(checkpoints.shipped('emotion_ferplus.onnx')); "
+                            "from emotion.detection import YUNET_MODEL, create_detector; print(YUNET_MODEL); "
+                            "assert create_detector('auto').note == ''"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
     assert all(line.startswith(str(site)) for line in where.stdout.splitlines())  # the installed copy, not the repo
     result = subprocess.run([str(site / "bin" / "moodtunes"), "--source", "photo.jpg", "--headless", "--detector",

@@ -4,7 +4,7 @@ Dataset faces are upscaled to webcam size, placed in a frame and rolled by a ran
 (a tilted head), then found by the app's face detector and classified from its crop:
 
     python -m training.evaluate_pipeline --dataset ferplus --data ../shared/datasets/ferplus.zip \\
-        --split val --checkpoint checkpoints/emotion_ferplus.pt --face-model yunet.onnx --roll 20
+        --split val --checkpoint checkpoints/emotion_ferplus.pt --roll 20
 
 Prints one JSON line: for "aligned" and "unaligned" crops, the faces found and the accuracy
 on them. This is how moodtunes decided to level the eyes before classifying.
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_arguments(p)
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--face-model", help="YuNet .onnx (default: the downloaded one)")
+    p.add_argument("--face-model", help="YuNet .onnx (default: the one shipped with moodtunes)")
     p.add_argument("--roll", type=float, default=20.0, help="max head roll in degrees (uniform +-)")
     p.add_argument("--limit", type=int, default=0, help="use the first N faces (0 = all)")
     p.add_argument("--seed", type=int, default=0)
