@@ -150,7 +150,7 @@ class CalibrationCapture:
         self._with_face += 1
         self._with_others += len(faces) > 1
         face = main_face(faces, (image.shape[1], image.shape[0]))
-        steady = independent or (self._previous is not None and _steady(self._previous, face.box))
+        steady = independent or self._previous is None or _steady(self._previous, face.box)
         self._previous = face.box
         if _brightness(image, face.box) < MIN_BRIGHTNESS:
             self._dark += 1

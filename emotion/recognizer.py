@@ -101,6 +101,10 @@ class EmotionRecognizer:
             self.calibration_note = (f"the calibration was measured with another model ({calibration.model_name}), so "
                                      "it is not used; calibrate again (key C, or `moodtunes calibrate`)")
             calibration = None
+        elif calibration is not None and self.classifier.decision.typical_neutral is None:
+            self.calibration_note = (f"{self.checkpoint_path.name} stores no typical neutral face, so it cannot use a "
+                                     "calibration; use a model written by `python -m training.decide`")
+            calibration = None
         self._calibration = calibration
         self.decision = self.classifier.decision.calibrated(calibration.baseline if calibration else None)
 
