@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save and read back with ``weights_only=True``:
 
     format, format_version   identify the file as a moodtunes emotion checkpoint
-    model_config             CustomDeepEmotionNet constructor arguments
+    model_config             the network's shape: EmotionNetConfig.to_dict() (lists, not tuples)
     classes                  class names in output order (must equal EMOTIONS)
     input_size               side of the square gray input in pixels
     normalization            {"mean": float, "std": float} on the 0..1 pixel scale
@@ -11,7 +11,10 @@ A checkpoint is a dict saved with torch.save and read back with ``weights_only=T
     decision                 optional: the logit adjustment chosen on validation (emotion.decision);
                              without it the model decides by the plain argmax
     metadata                 dataset, metrics, command, date, git commit, ...
-    training_state           optional: optimiser/scheduler/RNG state for exact resume
+    training_state           optional, in last.pt: epoch, optimiser, plateau scheduler, GradScaler and
+                             EMA state, best score, epochs without gain and the run's arguments.
+                             No RNG state: training reseeds every epoch from (seed, epoch), which is
+                             what makes --resume exact.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from emotion.atomic import atomic_write
 from emotion.classes import EMOTIONS
 from emotion.decision import DecisionRule
 from emotion.errors import CheckpointError
-from emotion.model import CustomDeepEmotionNet
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
 
 FORMAT = "moodtunes-emotion-checkpoint"
 FORMAT_VERSION = 1
@@ -61,9 +64,9 @@ def save_checkpoint(
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_config": model.config(),
+        "model_config": model.config.to_dict(),
         "classes": list(EMOTIONS),
-        "input_size": model.input_size,
+        "input_size": model.config.input_size,
         "normalization": {"mean": float(mean), "std": float(std)},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata,
@@ -77,12 +80,13 @@ def save_checkpoint(
     atomic_write(path, buffer.getvalue())
 
 
-def _unsafe_content(exc: BaseException) -> str | None:
-    """The offending line when weights_only loading refused a pickled class or function."""
-    for line in str(exc).splitlines():
-        if "GLOBAL" in line:  # e.g. "Trying to load unsupported GLOBAL posix.getcwd ..."
-            return line.strip()
-    return None
+def _unsafe_globals(path: Path) -> list[str]:
+    """The pickled classes and functions that weights_only loading refuses (e.g. ``posix.getcwd``), found
+    without unpickling; none when the file is no torch.save archive at all."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # damaged or foreign files: torch.load's own error says what is wrong
+        return []
 
 
 def _reason(exc: BaseException) -> str:
@@ -105,10 +109,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged or foreign files
-        unsafe = _unsafe_content(exc)
+        unsafe = _unsafe_globals(path)
         if unsafe:
             raise CheckpointError(
-                f"{path} holds Python objects besides weights and is refused for safety ({unsafe}). "
+                f"{path} holds Python objects besides weights and is refused for safety "
+                f"(it pickles {', '.join(unsafe)}). "
                 "Use a checkpoint written by `python -m training.train`."
             ) from exc
         raise CheckpointError(
@@ -145,9 +150,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "the file is inconsistent. Retrain the model or use a checkpoint written by `python -m training.train`."
         )
     try:
-        model = CustomDeepEmotionNet(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-        )
+        model = CustomDeepEmotionNet(EmotionNetConfig.from_dict(config))
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, RuntimeError) as exc:
         detail = str(exc).strip().splitlines()[0]
@@ -155,9 +158,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: the weights do not fit the architecture stored with them ({detail}). "
             "The file was edited or written by an incompatible version; retrain the model."
         ) from exc
-    if model.input_size != payload["input_size"]:
+    if model.config.input_size != payload["input_size"]:
         raise CheckpointError(
-            f"{path}: input size {payload['input_size']} disagrees with the model's {model.input_size}; "
+            f"{path}: input size {payload['input_size']} disagrees with the model's {model.config.input_size}; "
             "retrain the model."
         )
     norm = payload["normalization"]

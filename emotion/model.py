@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,42 +29,53 @@ class ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
-class CustomDeepEmotionNet(nn.Module):
-    """VGG-style emotion classifier for grayscale face crops.
+@dataclass(frozen=True)
+class EmotionNetConfig:
+    """The shape of a :class:`CustomDeepEmotionNet`: all a checkpoint needs to rebuild the network."""
 
-    Every constructor argument is stored in checkpoints (see :meth:`config`), so a
-    checkpoint rebuilds exactly the network that produced its weights.
+    num_classes: int = NUM_CLASSES
+    in_channels: int = 1
+    widths: tuple[int, ...] = (32, 64, 128, 256, 256)  # output channels of each block
+    depths: tuple[int, ...] = (2, 2, 2, 2, 2)  # convolutions in each block
+    dropout: float = 0.3
+    input_size: int = 48  # side of the square face, in pixels
+
+    def __post_init__(self) -> None:
+        # Checkpoints and the command line give lists; tuples keep configs comparable and immutable.
+        object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "depths", tuple(self.depths))
+        if len(self.widths) != len(self.depths):
+            raise ValueError(f"widths {self.widths} and depths {self.depths} must have the same length")
+        if self.input_size < 2 ** len(self.widths):
+            raise ValueError(f"input_size {self.input_size} is too small for {len(self.widths)} pooling stages")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as checkpoints store it (``model_config``): plain numbers and lists."""
+        return {**asdict(self), "widths": list(self.widths), "depths": list(self.depths)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> EmotionNetConfig:
+        """A config from :meth:`to_dict`'s output; an unknown key raises TypeError, a bad shape ValueError."""
+        return cls(**values)
+
+
+class CustomDeepEmotionNet(nn.Module):
+    """VGG-style emotion classifier for grayscale face crops, shaped by an :class:`EmotionNetConfig`.
+
+    Checkpoints store ``model.config``, so a checkpoint rebuilds exactly the network that
+    produced its weights.
     """
 
-    def __init__(
-        self,
-        num_classes: int = NUM_CLASSES,
-        in_channels: int = 1,
-        widths: tuple[int, ...] = (32, 64, 128, 256, 256),
-        depths: tuple[int, ...] = (2, 2, 2, 2, 2),
-        dropout: float = 0.3,
-        input_size: int = 48,
-    ) -> None:
+    def __init__(self, config: EmotionNetConfig = EmotionNetConfig()) -> None:
         super().__init__()
-        if len(widths) != len(depths):
-            raise ValueError(f"widths {widths} and depths {depths} must have the same length")
-        if input_size < 2 ** len(widths):
-            raise ValueError(f"input_size {input_size} is too small for {len(widths)} pooling stages")
-        self._config = dict(
-            num_classes=num_classes,
-            in_channels=in_channels,
-            widths=tuple(widths),
-            depths=tuple(depths),
-            dropout=dropout,
-            input_size=input_size,
-        )
-        channels = (in_channels, *widths)
+        self.config = config
+        channels = (config.in_channels, *config.widths)
         self.features = nn.Sequential(
-            *(ConvBlock(channels[i], channels[i + 1], depths[i]) for i in range(len(widths)))
+            *(ConvBlock(channels[i], channels[i + 1], depth) for i, depth in enumerate(config.depths))
         )
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(widths[-1], num_classes)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.widths[-1], config.num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -71,14 +85,6 @@ class CustomDeepEmotionNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
-
-    @property
-    def input_size(self) -> int:
-        return self._config["input_size"]
-
-    def config(self) -> dict:
-        """Constructor arguments, as stored in checkpoints (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._config.items()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.global_pool(self.features(x)).flatten(1)

@@ -64,12 +64,12 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from emotion.checkpoint import save_checkpoint
-    from emotion.model import CustomDeepEmotionNet
+    from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
     from emotion.preprocess import FER_MEAN, FER_STD
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    model = CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1))
+    model = CustomDeepEmotionNet(EmotionNetConfig(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1)))
     save_checkpoint(path, model, mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none", "note": "untrained"})
     return path
 

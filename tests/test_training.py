@@ -211,12 +211,12 @@ def training_loss(model, data) -> float:
 
 @pytest.mark.parametrize("recipe", [[], ["--sam", "0.05"]], ids=["sgd", "sam"])
 def test_one_epoch_lowers_the_loss(fer_csv, tmp_path, recipe):
-    from emotion.model import CustomDeepEmotionNet
+    from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
 
     with pytest.warns(UserWarning):
         data = load_dataset("fer2013", fer_csv, "train")
     torch.manual_seed(0)  # train.py seeds the same way before building its model
-    before = training_loss(CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1,) * 5), data)
+    before = training_loss(CustomDeepEmotionNet(EmotionNetConfig(widths=(8, 8, 16, 16, 16), depths=(1,) * 5)), data)
     with pytest.warns(UserWarning, match="skipped 2"):
         train("--dataset", "fer2013", "--data", str(fer_csv), "--out", str(tmp_path / "run"), "--epochs", "1",
               "--warmup-epochs", "0", "--lr", "0.02", "--erase", "0", "--rotate", "0", "--scale", "0", "--shift", "0",
@@ -228,11 +228,11 @@ def test_one_epoch_lowers_the_loss(fer_csv, tmp_path, recipe):
 
 
 def test_sam_climbs_rho_along_the_gradient_and_comes_back_exactly():
-    from emotion.model import CustomDeepEmotionNet
+    from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
     from training.train import batchnorm_stats_frozen, climb_back, climb_to_sharpest
 
     torch.manual_seed(0)
-    model = CustomDeepEmotionNet(widths=(4, 4, 8, 8, 8), depths=(1,) * 5).train()
+    model = CustomDeepEmotionNet(EmotionNetConfig(widths=(4, 4, 8, 8, 8), depths=(1,) * 5)).train()
     x = torch.randn(6, 1, 48, 48)
     model(x).logsumexp(1).mean().backward()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -316,12 +316,12 @@ def test_evaluate_reports_the_precision_it_ran_in(fer_csv, tiny_checkpoint, caps
 def test_evaluate_averages_several_checkpoints_as_one_ensemble(fer_csv, tmp_path, tiny_checkpoint, capsys):
     """Several --checkpoint: the metrics of their averaged probabilities (how a teacher ensemble is measured)."""
     from emotion.checkpoint import save_checkpoint
-    from emotion.model import CustomDeepEmotionNet
+    from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
 
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
-    save_checkpoint(other, CustomDeepEmotionNet(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1)),
-                    mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none"})
+    tiny = CustomDeepEmotionNet(EmotionNetConfig(widths=(8, 8, 16, 16, 16), depths=(1,) * 5))
+    save_checkpoint(other, tiny, mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none"})
     assert evaluate_main(["--dataset", "fer2013", "--data", str(fer_csv), "--split", "test", "--device", "cpu",
                           "--checkpoint", str(tiny_checkpoint), str(other)]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -504,7 +504,9 @@ def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, ti
     assert main(["--dataset", "fer2013", "--data", str(data), "--out", str(tmp_path / "more"), "--epochs", "1",
                  "--init", str(tiny_checkpoint), "--workers", "0", "--batch-size", "14", "--threads", "1"]) == 0
     trained = load_checkpoint(tmp_path / "more" / "last.pt")
-    assert trained.model.config()["widths"] == [8, 8, 16, 16, 16]
+    assert trained.model.config == load_checkpoint(tiny_checkpoint).model.config
+    assert trained.model.config.widths == (8, 8, 16, 16, 16)
+    assert trained.metadata["args"]["widths"] == [8, 8, 16, 16, 16]  # the recipe records what it trained
     start = load_checkpoint(tiny_checkpoint).model.state_dict()
     assert any(not torch.equal(v, start[k]) for k, v in trained.model.state_dict().items())  # it trained
     assert trained.metadata["args"]["init"] == os.path.relpath(tiny_checkpoint)

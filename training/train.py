@@ -31,10 +31,12 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,12 +48,12 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from emotion.checkpoint import load_checkpoint, save_checkpoint
+from emotion.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from emotion.classes import NUM_CLASSES
 from emotion.decision import DecisionRule, class_prior
 from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
-from emotion.model import CustomDeepEmotionNet, fuse_batchnorm
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
 from training.balance import SELECTIONS, DecisionChoice, choose_tau, confusions_by_tau
 from training.cli import script_parser
@@ -63,6 +65,10 @@ LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "
               "val_balanced_acc", "tau", "seconds")  # val_*: at the epoch's chosen tau
 # Arguments that name files: stored relative (or by name) in shipped metadata, see portable_path.
 PATH_ARGS = ("data", "out", "resume", "teacher", "init")
+# The EmotionNetConfig fields the command line sets (the others keep their defaults).
+ARCHITECTURE_ARGS = ("widths", "depths", "dropout", "input_size")
+# What a resumed run takes from today's command line rather than from its checkpoint: the machine and how long.
+MACHINE_ARGS = ("device", "threads", "workers", "resume", "stop_after")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,252 +391,416 @@ def validate(model: torch.nn.Module, data: FaceData, prior: tuple[float, ...], a
     return choice, nll.item() / max(choice.metrics["n"], 1)
 
 
-def train(args: argparse.Namespace) -> Path:
-    resume_state = None
+@dataclass(frozen=True)
+class Process:
+    """This process's place in the run: under torchrun one of ``world`` processes, one per device."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    distributed: bool = False
+
+    @property
+    def master(self) -> bool:
+        """Rank 0 alone prints and writes files."""
+        return self.rank == 0
+
+
+def setup_distributed(args: argparse.Namespace) -> Process:
+    """Data parallel under torchrun, as nanoGPT does it: one process per device, gradients averaged by
+    DDP (gloo on CPUs, nccl on GPUs); without torchrun, the one process on --device."""
+    if int(os.environ.get("RANK", -1)) == -1:
+        return Process(resolve_device(args.device))
+    use_cuda = args.device != "cpu" and torch.cuda.is_available()
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    return Process(device, dist.get_rank(), dist.get_world_size(), distributed=True)
+
+
+def model_config(args: argparse.Namespace) -> EmotionNetConfig:
+    """The network that --widths, --depths, --dropout and --input-size describe."""
+    return EmotionNetConfig(**{name: getattr(args, name) for name in ARCHITECTURE_ARGS})
+
+
+def starting_point(args: argparse.Namespace) -> tuple[argparse.Namespace, Checkpoint | None]:
+    """The run's recipe, and the checkpoint whose network it trains (None: a fresh network).
+
+    --resume: the recipe stored in last.pt (with today's defaults for options it predates); only
+    where the run writes, what data it reads and on what machine may change. --init: the command
+    line's recipe, with the architecture of the network it trains further.
+    """
     if args.resume:
         resumed = load_checkpoint(args.resume)
         if resumed.training_state is None:
             raise MoodtunesError(f"{args.resume} has no training state; resume from a last.pt, not a best.pt.")
-        resume_state = resumed.training_state
-        # The run's recipe comes from the checkpoint (with today's defaults for options it predates);
-        # only where and on what machine may change.
-        saved = {**vars(build_parser().parse_args([])), **resume_state["args"]}
-        for key in ("device", "threads", "workers", "resume", "stop_after"):
-            saved[key] = getattr(args, key)
+        saved = {**vars(build_parser().parse_args([])), **resumed.training_state["args"]}
+        saved.update({key: getattr(args, key) for key in MACHINE_ARGS})
         saved["out"] = args.out or str(Path(args.resume).parent)
         saved["data"] = args.data or saved["data"]
-        args = argparse.Namespace(**saved)
-
-    # Data parallel under torchrun, as nanoGPT does it: one process per device, gradients
-    # averaged by DDP, rank 0 alone writes.
-    distributed = int(os.environ.get("RANK", -1)) != -1
-    rank, world = 0, 1
-    if distributed:
-        use_cuda = args.device != "cpu" and torch.cuda.is_available()
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if use_cuda:
-            device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
-            torch.cuda.set_device(device)
-        else:
-            device = torch.device("cpu")
-    else:
-        device = resolve_device(args.device)
-    master = rank == 0
-    if args.batch_size % world:
-        raise MoodtunesError(f"--batch-size {args.batch_size} does not split evenly over {world} processes.")
-    out = Path(args.out)
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    start = None
-    if args.init and resume_state is None:  # the network to train further decides the architecture
+        return argparse.Namespace(**saved), resumed
+    if args.init:
         start = load_checkpoint(args.init)
-        config = start.model.config()
-        args.widths, args.depths, args.input_size = config["widths"], config["depths"], config["input_size"]
-        args.dropout = config["dropout"]
+        # The recipe records the architecture it really trains: in the metadata, and for --resume.
+        architecture = {name: start.model.config.to_dict()[name] for name in ARCHITECTURE_ARGS}
+        return argparse.Namespace(**{**vars(args), **architecture}), start
+    return args, None
 
+
+def load_training_data(args: argparse.Namespace) -> tuple[FaceData, torch.Tensor, FaceData]:
+    """Training faces with their targets (distributions), and the labelled validation faces, at the input size."""
     train_data = load_dataset(args.dataset, args.data, "train")
     val_data = load_dataset(args.dataset, args.data, "val").labelled()
     train_data.images = resize_images(train_data.images, args.input_size)
     val_data.images = resize_images(val_data.images, args.input_size)
     train_data, targets = training_targets(train_data, args)
-    prior = class_prior(targets.numpy())
+    return train_data, targets, val_data
 
-    torch.manual_seed(args.seed)
-    raw_model = CustomDeepEmotionNet(widths=tuple(args.widths), depths=tuple(args.depths), dropout=args.dropout,
-                                     input_size=args.input_size)
+
+def build_model(args: argparse.Namespace, start: Checkpoint | None) -> CustomDeepEmotionNet:
+    """The network to train: ``start``'s, with its weights (--init, --resume), or a fresh one of the recipe's shape."""
     if start is not None:
-        raw_model.load_state_dict(start.model.state_dict())
-    if resume_state is not None:
-        raw_model.load_state_dict(resumed.model.state_dict())
-    raw_model = raw_model.to(device).to(memory_format=torch.channels_last)
-    ema = (AveragedModel(raw_model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
-           if args.ema > 0 else None)
-    model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if distributed else raw_model
+        return start.model
+    torch.manual_seed(args.seed)  # the same --seed, the same initial weights
+    return CustomDeepEmotionNet(model_config(args))
 
+
+@dataclass
+class Learner:
+    """The network in training and all that updates it. Its state, with the model's weights, is what
+    last.pt keeps for --resume."""
+
+    model: CustomDeepEmotionNet
+    wrapped: torch.nn.Module  # the model as forward and backward see it: inside DDP under torchrun
+    optimizer: torch.optim.Optimizer
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None  # --scheduler plateau; else learning_rate()
+    scaler: torch.amp.GradScaler
+    ema: AveragedModel | None
+    amp_dtype: torch.dtype | None  # autocast's dtype; None: float32 throughout
+
+    @property
+    def shipped(self) -> torch.nn.Module:
+        """What is validated and written to best.pt: the EMA of the weights with --ema, else the model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits for a batch, as float32 whatever precision autocast ran it in."""
+        with torch.autocast(x.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            return self.wrapped(x).float()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimiser, scheduler, GradScaler and EMA state: everything but the model's weights."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+
+
+def build_learner(model: CustomDeepEmotionNet, args: argparse.Namespace, process: Process) -> Learner:
+    """The model on its device (channels-last), with its optimiser, schedule, GradScaler, EMA and DDP wrapper."""
+    device = process.device
+    model = model.to(device).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema > 0 else None
+    wrapped = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+               if process.distributed else model)
     if args.optimizer == "sgd":
-        optimizer = torch.optim.SGD(raw_model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
                                     weight_decay=args.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(raw_model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
                                                           patience=args.plateau_patience)
                if args.scheduler == "plateau" else None)
     amp_dtype = autocast_dtype(device, args.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    loss_weights = class_weights(train_data).to(device) if args.class_weights else None
-    loss_offsets = (args.logit_adjust * torch.log(torch.tensor(prior, dtype=torch.float32))).to(device)
-    teachers = Teachers(args.teacher, device, args.input_size, amp_dtype) if args.teacher else None
+    return Learner(model, wrapped, optimizer, plateau, scaler, ema, amp_dtype)
 
-    def student_loss(x: torch.Tensor, y: torch.Tensor, taught: torch.Tensor | None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's loss on a batch (targets mixed with the teachers' probabilities) and its logits.
 
-        Both terms see the logit-adjusted logits: targets and teachers follow the training prior,
-        which the adjustment supplies, so the logits themselves are left to learn balance.
-        """
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(x).float()
-        adjusted = logits + loss_offsets
-        loss = F.cross_entropy(adjusted, y, weight=loss_weights, label_smoothing=args.label_smoothing)
-        if taught is not None:
-            t = args.temperature
-            distill = -(taught * F.log_softmax(adjusted / t, 1)).sum(1).mean() * t * t
-            loss = (1 - args.distill) * loss + args.distill * distill
-        return loss, logits
+@dataclass(frozen=True)
+class StudentLoss:
+    """The loss on a batch's logits: cross-entropy against the (mixed) targets, blended by --distill with
+    the KL divergence to the teachers' probabilities when there are teachers.
 
-    start_epoch, best_score, stale_epochs = 0, (False, 0.0), 0
-    if resume_state is not None:
-        optimizer.load_state_dict(resume_state["optimizer"])
-        if plateau is not None:
-            plateau.load_state_dict(resume_state["plateau"])
-        scaler.load_state_dict(resume_state["scaler"])
-        if ema is not None:
-            ema.load_state_dict(resume_state["ema"])
-        start_epoch = resume_state["epoch"] + 1
-        best_score, stale_epochs = tuple(resume_state["best_score"]), resume_state["stale_epochs"]
-        if master:
-            print(f"resumed from {args.resume} at epoch {start_epoch}, best validation score {100 * best_score[1]:.2f}")
+    Both terms see the logit-adjusted logits: targets and teachers follow the training prior,
+    which the adjustment supplies, so the logits themselves are left to learn balance.
+    """
 
-    dataset = AugmentedFaces(train_data.images, targets, build_augmentation(args), args.corrupt)
-    # The sampler shuffles by (seed, epoch) and gives each rank its share; workers are re-created
-    # each epoch (not persistent) so their augmentation seeds come from the per-epoch seed below:
-    # that is what makes --resume exact.
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
-                                 drop_last=True)
-    loader = DataLoader(dataset, batch_size=args.batch_size // world, sampler=sampler, drop_last=True,
-                        num_workers=args.workers)
-    log_path = out / "log.csv"
-    if master and start_epoch == 0:
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(LOG_FIELDS)
-    metadata_base = {
+    offsets: torch.Tensor  # the logit adjustment, --logit-adjust TAU * log(training prior)
+    class_weights: torch.Tensor | None  # --class-weights
+    label_smoothing: float
+    distill: float  # the teachers' share of the loss
+    temperature: float
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, taught: torch.Tensor | None) -> torch.Tensor:
+        adjusted = logits + self.offsets
+        loss = F.cross_entropy(adjusted, targets, weight=self.class_weights, label_smoothing=self.label_smoothing)
+        if taught is None:
+            return loss
+        t = self.temperature
+        distill = -(taught * F.log_softmax(adjusted / t, 1)).sum(1).mean() * t * t
+        return (1 - self.distill) * loss + self.distill * distill
+
+
+def build_loss(args: argparse.Namespace, train_data: FaceData, prior: tuple[float, ...],
+               device: torch.device) -> StudentLoss:
+    """The loss the recipe asks for, on ``device``."""
+    return StudentLoss(
+        offsets=(args.logit_adjust * torch.log(torch.tensor(prior, dtype=torch.float32))).to(device),
+        class_weights=class_weights(train_data).to(device) if args.class_weights else None,
+        label_smoothing=args.label_smoothing,
+        distill=args.distill,
+        temperature=args.temperature,
+    )
+
+
+def build_loader(dataset: AugmentedFaces, args: argparse.Namespace, process: Process) -> DataLoader:
+    """Each rank's share of the shuffled faces, in batches of --batch-size / world.
+
+    The sampler shuffles by (seed, epoch); workers are re-created each epoch (not persistent) so
+    their augmentation seeds come from train_one_epoch's per-epoch seed: that is what makes
+    --resume exact.
+    """
+    sampler = DistributedSampler(dataset, num_replicas=process.world, rank=process.rank, shuffle=True,
+                                 seed=args.seed, drop_last=True)
+    return DataLoader(dataset, batch_size=args.batch_size // process.world, sampler=sampler, drop_last=True,
+                      num_workers=args.workers)
+
+
+def train_step(learner: Learner, loss_fn: StudentLoss, x: torch.Tensor, y: torch.Tensor,
+               taught: torch.Tensor | None, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch (with --sam, at the sharpest weights nearby); the loss and logits before it."""
+    learner.optimizer.zero_grad(set_to_none=True)
+    # With SAM the first gradient only picks the direction to climb: each rank uses its own, unsynced.
+    syncless = isinstance(learner.wrapped, DistributedDataParallel) and args.sam > 0
+    with learner.wrapped.no_sync() if syncless else nullcontext():
+        logits = learner.logits(x)
+        loss = loss_fn(logits, y, taught)
+        learner.scaler.scale(loss).backward()
+    if args.sam > 0:
+        moved = climb_to_sharpest(learner.model, args.sam)
+        learner.optimizer.zero_grad(set_to_none=True)
+        with batchnorm_stats_frozen(learner.model):
+            sharp_loss = loss_fn(learner.logits(x), y, taught)
+        learner.scaler.scale(sharp_loss).backward()
+        climb_back(moved)
+    if args.grad_clip > 0:
+        learner.scaler.unscale_(learner.optimizer)
+        torch.nn.utils.clip_grad_norm_(learner.model.parameters(), args.grad_clip)
+    learner.scaler.step(learner.optimizer)
+    learner.scaler.update()
+    if learner.ema is not None:
+        learner.ema.update_parameters(learner.model)
+    return loss, logits
+
+
+def train_one_epoch(learner: Learner, loader: DataLoader, loss_fn: StudentLoss, teachers: Teachers | None,
+                    epoch: int, args: argparse.Namespace, process: Process) -> tuple[float, float]:
+    """One pass over the training faces; the mean loss and accuracy, over all ranks."""
+    # Seeding per epoch (and per rank) makes a resumed run draw exactly what an uninterrupted one would.
+    torch.manual_seed(args.seed * 1000 + epoch + 1_000_000 * process.rank)
+    loader.sampler.set_epoch(epoch)
+    learner.wrapped.train()
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True,
+               disable=not process.master)
+    for step, (views, student_views, batch_targets) in enumerate(bar):
+        if learner.plateau is None:
+            for group in learner.optimizer.param_groups:
+                group["lr"] = learning_rate(epoch + step / len(loader), args)
+        (views, student_views), y = mix_batch([views.float(), student_views.float()], batch_targets, args)
+        x = normalize(student_views, FER_MEAN, FER_STD).to(process.device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = y.to(process.device, non_blocking=True)
+        taught = teachers.probabilities(views, args.temperature) if teachers is not None else None
+        loss, logits = train_step(learner, loss_fn, x, y, taught, args)
+        totals += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y.argmax(1)).sum().item(), len(y)],
+                               dtype=torch.float64)
+        if process.master:
+            bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{100 * totals[1] / totals[2]:.1f}%")
+    if process.distributed:
+        totals = totals.to(process.device)
+        dist.all_reduce(totals)
+        totals = totals.cpu()
+    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+
+
+@dataclass
+class Progress:
+    """How far the run has come. last.pt keeps it (training_state's "epoch", "best_score" and
+    "stale_epochs"), so that --resume carries on where the run stopped."""
+
+    epoch: int = -1  # the last finished epoch, from 0
+    best_score: tuple[bool, float] = (False, 0.0)  # DecisionChoice.score of best.pt
+    stale_epochs: int = 0  # epochs since best_score last rose, for --early-stop
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Progress:
+        return cls(state["epoch"], tuple(state["best_score"]), state["stale_epochs"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "best_score": list(self.best_score), "stale_epochs": self.stale_epochs}
+
+    def finish_epoch(self, epoch: int, score: tuple[bool, float]) -> bool:
+        """Record an epoch's validation score; whether it beats every epoch before."""
+        improved = score > self.best_score
+        self.epoch = epoch
+        self.best_score, self.stale_epochs = (score, 0) if improved else (self.best_score, self.stale_epochs + 1)
+        return improved
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch's numbers, as log.csv and the console show them."""
+
+    epoch: int  # from 0
+    lr: float
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    choice: DecisionChoice  # the decision rule chosen on validation, with its metrics
+    improved: bool
+    seconds: float
+
+    def row(self) -> dict[str, str]:
+        """The epoch's line of log.csv, by LOG_FIELDS."""
+        val = self.choice.metrics
+        return dict(epoch=str(self.epoch + 1), lr=f"{self.lr:.6f}", train_loss=f"{self.train_loss:.4f}",
+                    train_acc=f"{self.train_acc:.4f}", val_loss=f"{self.val_loss:.4f}",
+                    val_acc=f"{val['accuracy']:.4f}", val_macro_f1=f"{val['macro_f1']:.4f}",
+                    val_balanced_acc=f"{val['balanced_accuracy']:.4f}", tau=f"{self.choice.tau:g}",
+                    seconds=f"{self.seconds:.1f}")
+
+    def line(self, epochs: int) -> str:
+        """The epoch's line on the console."""
+        val, choice = self.choice.metrics, self.choice
+        return (f"epoch {self.epoch + 1:3d}/{epochs} lr {self.lr:.5f} train loss {self.train_loss:.4f} acc "
+                f"{100 * self.train_acc:.2f}% | val loss {self.val_loss:.4f} | tau {choice.tau:g}: balanced "
+                f"{100 * val['balanced_accuracy']:.2f}% acc {100 * val['accuracy']:.2f}% f1 {val['macro_f1']:.3f}"
+                f"{'' if choice.meets_floor else ' (below floor)'}{' *' if self.improved else ''} | "
+                f"{self.seconds:.1f}s")
+
+
+def run_metadata(args: argparse.Namespace, process: Process, train_size: int,
+                 resumed: Checkpoint | None) -> dict[str, Any]:
+    """What every checkpoint of the run records about how it was made."""
+    if resumed is not None:  # a resumed run keeps the command that started it: that is the recipe
+        command = resumed.metadata["command"]
+    else:
+        launcher = (f"torchrun --nproc_per_node {process.world} -m training.train " if process.distributed
+                    else "python -m training.train ")
+        command = launcher + shlex.join(portable_path(a) for a in sys.argv[1:])
+    return {
         "dataset": args.dataset,
-        "train_size": len(train_data),
-        # A resumed run keeps the command that started it: that is the recipe.
-        "command": resumed.metadata["command"] if resume_state is not None else (
-            (f"torchrun --nproc_per_node {world} -m training.train " if distributed else "python -m training.train ")
-            + shlex.join(portable_path(a) for a in sys.argv[1:])),
+        "train_size": train_size,
+        "command": command,
         "git_commit": git_commit(),
         "torch": str(torch.__version__),
-        "device": f"{world} x {device.type}" if distributed else str(device),
+        "device": f"{process.world} x {process.device.type}" if process.distributed else str(process.device),
         "args": portable_args(args),
     }
-    if master:
-        print(f"training on {len(train_data)} faces, validating on {len(val_data)}, {world} x {device}, "
-              f"autocast {amp_dtype}, {sum(p.numel() for p in raw_model.parameters()) / 1e6:.2f}M parameters"
+
+
+def save_epoch(out: Path, learner: Learner, report: EpochReport, progress: Progress, prior: tuple[float, ...],
+               metadata: dict[str, Any], args: argparse.Namespace) -> None:
+    """best.pt (the shipped network) if the epoch improved, and last.pt (the model and its training
+    state, for --resume) always, both with the decision rule chosen this epoch."""
+    val = report.choice.metrics
+    metadata = {**metadata, "epoch": report.epoch + 1,
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "val_metrics": {k: val[k] for k in ("n", "accuracy", "macro_f1", "balanced_accuracy",
+                                                    "per_class_recall")}}
+    decision = DecisionRule(prior, report.choice.tau)
+    if report.improved:
+        save_checkpoint(out / "best.pt", learner.shipped, mean=FER_MEAN, std=FER_STD, metadata=metadata,
+                        decision=decision)
+    state = {**progress.state_dict(), **learner.state_dict(), "args": vars(args)}
+    save_checkpoint(out / "last.pt", learner.model, mean=FER_MEAN, std=FER_STD, metadata=metadata,
+                    decision=decision, training_state=state)
+
+
+def train(args: argparse.Namespace) -> Path:
+    args, start = starting_point(args)
+    resumed = start if args.resume else None
+    process = setup_distributed(args)
+    if args.batch_size % process.world:
+        raise MoodtunesError(f"--batch-size {args.batch_size} does not split evenly over {process.world} processes.")
+    out = Path(args.out)
+    if process.master:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    train_data, targets, val_data = load_training_data(args)
+    prior = class_prior(targets.numpy())
+    learner = build_learner(build_model(args, start), args, process)
+    loss_fn = build_loss(args, train_data, prior, process.device)
+    teachers = Teachers(args.teacher, process.device, args.input_size, learner.amp_dtype) if args.teacher else None
+    progress = Progress()
+    if resumed is not None:
+        learner.load_state_dict(resumed.training_state)
+        progress = Progress.from_state(resumed.training_state)
+        if process.master:
+            print(f"resumed from {args.resume} at epoch {progress.epoch + 1}, "
+                  f"best validation score {100 * progress.best_score[1]:.2f}")
+    loader = build_loader(AugmentedFaces(train_data.images, targets, build_augmentation(args), args.corrupt),
+                          args, process)
+    log_path = out / "log.csv"
+    if process.master and resumed is None:
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+    metadata = run_metadata(args, process, len(train_data), resumed)
+    if process.master:
+        print(f"training on {len(train_data)} faces, validating on {len(val_data)}, {process.world} x "
+              f"{process.device}, autocast {learner.amp_dtype}, "
+              f"{sum(p.numel() for p in learner.model.parameters()) / 1e6:.2f}M parameters"
               + (f", {len(args.teacher)} teacher(s)" if teachers else ""))
 
+    start_epoch = progress.epoch + 1
     end_epoch = min(args.epochs, start_epoch + args.stop_after) if args.stop_after else args.epochs
-    plot_warned = False
+    plotting = True
     for epoch in range(start_epoch, end_epoch):
-        # Seeding per epoch (and per rank) makes a resumed run draw exactly what an uninterrupted one would.
-        torch.manual_seed(args.seed * 1000 + epoch + 1_000_000 * rank)
-        sampler.set_epoch(epoch)
-        model.train()
         started = time.time()
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, dynamic_ncols=True,
-                   disable=not master)
-        for step, (views, student_views, batch_targets) in enumerate(bar):
-            if plateau is None:
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(epoch + step / len(loader), args)
-            (views, student_views), y = mix_batch([views.float(), student_views.float()], batch_targets, args)
-            x = normalize(student_views, FER_MEAN, FER_STD).to(device, non_blocking=True)
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True)
-            taught = teachers.probabilities(views, args.temperature) if teachers is not None else None
-            optimizer.zero_grad(set_to_none=True)
-            # With SAM the first gradient only picks the direction to climb: each rank uses its own, unsynced.
-            with model.no_sync() if distributed and args.sam > 0 else nullcontext():
-                loss, logits = student_loss(x, y, taught)
-                scaler.scale(loss).backward()
-            if args.sam > 0:
-                moved = climb_to_sharpest(raw_model, args.sam)
-                optimizer.zero_grad(set_to_none=True)
-                with batchnorm_stats_frozen(raw_model):
-                    sharp_loss, _ = student_loss(x, y, taught)
-                scaler.scale(sharp_loss).backward()
-                climb_back(moved)
-            if args.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), args.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if ema is not None:
-                ema.update_parameters(raw_model)
-            totals += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y.argmax(1)).sum().item(), len(y)],
-                                   dtype=torch.float64)
-            if master:
-                bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{100 * totals[1] / totals[2]:.1f}%")
-        if distributed:
-            totals = totals.to(device)
-            dist.all_reduce(totals)
-            totals = totals.cpu()
-        train_loss, train_acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
-
-        shipped = ema.module if ema is not None else raw_model
-        choice, val_loss = validate(shipped, val_data, prior, args, device, rank, world)
-        val = choice.metrics
-        if plateau is not None:
-            plateau.step(choice.score[1])
-        lr = optimizer.param_groups[0]["lr"]
-        improved = choice.score > best_score
-        best_score, stale_epochs = (choice.score, 0) if improved else (best_score, stale_epochs + 1)
-        if master:
-            row = dict(epoch=epoch + 1, lr=f"{lr:.6f}", train_loss=f"{train_loss:.4f}", train_acc=f"{train_acc:.4f}",
-                       val_loss=f"{val_loss:.4f}", val_acc=f"{val['accuracy']:.4f}",
-                       val_macro_f1=f"{val['macro_f1']:.4f}", val_balanced_acc=f"{val['balanced_accuracy']:.4f}",
-                       tau=f"{choice.tau:g}", seconds=f"{time.time() - started:.1f}")
+        train_loss, train_acc = train_one_epoch(learner, loader, loss_fn, teachers, epoch, args, process)
+        choice, val_loss = validate(learner.shipped, val_data, prior, args, process.device, process.rank,
+                                    process.world)
+        if learner.plateau is not None:
+            learner.plateau.step(choice.score[1])
+        improved = progress.finish_epoch(epoch, choice.score)
+        if process.master:
+            report = EpochReport(epoch, learner.optimizer.param_groups[0]["lr"], train_loss, train_acc, val_loss,
+                                 choice, improved, time.time() - started)
             with open(log_path, "a", newline="") as f:
-                csv.writer(f).writerow(row.values())
-            print(f"epoch {epoch + 1:3d}/{args.epochs} lr {lr:.5f} train loss {row['train_loss']} acc "
-                  f"{100 * train_acc:.2f}% | val loss {row['val_loss']} | tau {choice.tau:g}: balanced "
-                  f"{100 * val['balanced_accuracy']:.2f}% acc {100 * val['accuracy']:.2f}% f1 {val['macro_f1']:.3f}"
-                  f"{'' if choice.meets_floor else ' (below floor)'}{' *' if improved else ''} | {row['seconds']}s",
-                  flush=True)
-            metadata = {**metadata_base, "epoch": epoch + 1,
-                        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "val_metrics": {k: val[k] for k in ("n", "accuracy", "macro_f1", "balanced_accuracy",
-                                                            "per_class_recall")}}
-            decision = DecisionRule(prior, choice.tau)
-            if improved:
-                save_checkpoint(out / "best.pt", shipped, mean=FER_MEAN, std=FER_STD, metadata=metadata,
-                                decision=decision)
-            state = {
-                "epoch": epoch,
-                "optimizer": optimizer.state_dict(),
-                "plateau": plateau.state_dict() if plateau is not None else None,
-                "scaler": scaler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "best_score": list(best_score),
-                "stale_epochs": stale_epochs,
-                "args": vars(args),
-            }
-            save_checkpoint(out / "last.pt", raw_model, mean=FER_MEAN, std=FER_STD, metadata=metadata,
-                            decision=decision, training_state=state)
-            try:
-                plot_training_curves(log_path, out / "curves.png")
-            except PlotUnavailable as exc:
-                if not plot_warned:
+                csv.writer(f).writerow(report.row().values())
+            print(report.line(args.epochs), flush=True)
+            save_epoch(out, learner, report, progress, prior, metadata, args)
+            if plotting:
+                try:
+                    plot_training_curves(log_path, out / "curves.png")
+                except PlotUnavailable as exc:  # matplotlib is missing: say so once, train on
                     print(f"warning: {exc}", file=sys.stderr)
-                    plot_warned = True
-        if stale_epochs >= args.early_stop:
-            if master:
+                    plotting = False
+        if progress.stale_epochs >= args.early_stop:
+            if process.master:
                 print(f"early stop: no better validation score for {args.early_stop} epochs")
             break
-    if master:
-        if end_epoch < args.epochs and stale_epochs < args.early_stop:
+    if process.master:
+        if end_epoch < args.epochs and progress.stale_epochs < args.early_stop:
             print(f"stopped after epoch {end_epoch}; continue with: "
                   f"python -m training.train --resume {out / 'last.pt'}")
-        what = "balanced accuracy" if best_score[0] and args.select == "balanced" else "accuracy"
-        print(f"best validation {what} {100 * best_score[1]:.2f}%; weights in {out / 'best.pt'}")
-    if distributed:
+        what = "balanced accuracy" if progress.best_score[0] and args.select == "balanced" else "accuracy"
+        print(f"best validation {what} {100 * progress.best_score[1]:.2f}%; weights in {out / 'best.pt'}")
+    if process.distributed:
         dist.destroy_process_group()
     return out / "best.pt"
 
