@@ -730,6 +730,7 @@ def save_epoch(out: Path, learner: Learner, report: EpochReport, progress: Progr
 
 
 def train(args: argparse.Namespace) -> Path:
+    """Run the recipe in ``args`` (or continue a --resume'd run) to the end; the path of best.pt."""
     args, start = starting_point(args)
     resumed = start if args.resume else None
     process = setup_distributed(args)
