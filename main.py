@@ -73,28 +73,37 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--seconds", type=float, default=3.0, help="how long to capture (default 3)")
     cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
     cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
-    srv = sub.add_parser("serve", help="a local HTTP API with a live overlay page (pip install 'moodtunes[serve]')",
+    srv = sub.add_parser("serve", help=f"a local HTTP API with a live overlay page ({SERVE_INSTALL})",
                          description=SERVE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(srv, default=argparse.SUPPRESS)
     add_engine_options(srv, default=argparse.SUPPRESS)
-    srv.add_argument("--port", type=int, default=8765, help="default 8765")
+    srv.add_argument("--port", type=int, default=8765, help="the port to listen on (default: %(default)s)")
     srv.add_argument("--host", default="127.0.0.1",
-                     help="interface to listen on (default 127.0.0.1; any other needs --token)")
+                     help="interface to listen on (default: %(default)s; any other needs --token)")
     srv.add_argument("--token", default=os.environ.get("MOODTUNES_API_TOKEN"),
                      help="required of every request (Authorization: Bearer TOKEN, or ?token=TOKEN); "
-                          "default: MOODTUNES_API_TOKEN")
-    srv.add_argument("--events-interval-ms", type=int, default=250, help="at most one /events update this often")
-    srv.add_argument("--max-listeners", type=int, default=64, help="concurrent /events clients")
-    srv.add_argument("--no-source", action="store_true", help="no camera or video: only /analyze and /playlist")
+                          "default: $MOODTUNES_API_TOKEN, else none")
+    srv.add_argument("--events-interval-ms", type=int, default=250,
+                     help="at most one /events update this often (default: %(default)s)")
+    srv.add_argument("--max-listeners", type=int, default=64,
+                     help="concurrent /events clients (default: %(default)s)")
+    srv.add_argument("--no-source", action="store_true",
+                     help="no camera or video, only /analyze and /playlist (without it: --source, --camera, "
+                          "else camera 0)")
     return p
 
 
-SERVE_DOC = """Serve the live mood over HTTP on this computer.
+SERVE_INSTALL = 'pip install -e ".[serve]"'
+SERVE_DOC = f"""Serve the live mood over HTTP on this computer.
 
   GET  /          the overlay page (add ?transparent=1 for streaming software)
   GET  /health    GET /emotions    GET /mood    GET /events (Server-Sent Events)
-  POST /analyze   an image in the body -> its faces
-  POST /playlist  {"mood": "current", "strategy": "match", "dry_run": false}
+  POST /analyze   an image's bytes as the body (curl --data-binary @photo.jpg) -> its faces
+  POST /playlist  {{"mood": "current", "strategy": "match", "dry_run": false}}
+  POST /calibrate hold a relaxed face for 3 s: your neutral from then on (DELETE forgets it)
+  GET  /docs      every endpoint and its schemas, served from this computer
+
+Needs FastAPI and uvicorn: {SERVE_INSTALL} in the moodtunes folder.
 """
 
 
@@ -258,18 +267,21 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     try:
         from gui.server import LOOPBACK_NAMES, ServeSettings, serve
     except ImportError as exc:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
-                             "pip install 'moodtunes[serve]'.") from exc
+                             f"{SERVE_INSTALL} in the moodtunes folder.") from exc
     from emotion.sources import open_source
 
     if args.host not in LOOPBACK_NAMES and not args.token:
         raise MoodtunesError(f"Listening on {args.host} lets other computers in: give a --token (or set "
                              "MOODTUNES_API_TOKEN) that every request must carry.")
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
-                             events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners)
+                             events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners,
+                             calibration_file=Path(args.calibration) if args.calibration else None)
     source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))

@@ -1,12 +1,15 @@
 """moodtunes' local HTTP API and live overlay page: ``moodtunes serve``.
 
-    GET  /          the overlay page: the live mood and its 7 bars (?transparent=1 for streaming software)
-    GET  /health    model, detector, device, backend, uptime, the live source's state
-    GET  /emotions  the classes, their colours and places on the circumplex
-    POST /analyze   an image in the body -> its faces, boxes and probabilities (as --headless prints them)
-    GET  /mood      the live source's current smoothed mood
-    GET  /events    Server-Sent Events: that mood, at most every --events-interval-ms
-    POST /playlist  {"mood": "happy" | "current", "strategy", "dry_run", "new"} -> the playlist
+    GET    /           the overlay page: the live mood, its 7 bars and a strip of the last minutes
+    GET    /health     model, detector, device, backend, calibration, uptime, the live source's state
+    GET    /emotions   the classes, their colours and places on the circumplex
+    POST   /analyze    an image in the body -> its faces, boxes and probabilities (as --headless prints them)
+    GET    /mood       the live source's current smoothed mood
+    GET    /events     Server-Sent Events: that mood, at most every --events-interval-ms
+    POST   /playlist   {"mood": "happy" | "current", "strategy", "dry_run", "new"} -> the playlist
+    POST   /calibrate  capture the face in front of the camera as its neutral (about 3 s)
+    DELETE /calibrate  forget that calibration
+    GET    /docs       every endpoint and its schemas (OpenAPI), with no file from the internet
 
 It binds to 127.0.0.1 and answers only requests addressed to a loopback name (a web page cannot
 reach it through DNS rebinding), and refuses POSTs from other web origins (a web page cannot
@@ -20,38 +23,57 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
-import json
+import socket
 import sys
 import threading
 import time
 import traceback
 import urllib.parse
 import webbrowser
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emotion.calibration import CAPTURE_SECONDS, Calibration, saved_calibration_path
 from emotion.classes import EMOTIONS, STYLES
 from emotion.cli import warn
 from emotion.errors import MoodtunesError
 from emotion.live import EngineInfo, LiveAnalysis
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
-from emotion.recognizer import EmotionRecognizer
-from emotion.sources import Frame, FrameSource, ImageTooLarge, SourceError, Warn, decode_image
+from emotion.recognizer import EmotionRecognizer, FaceResult
+from emotion.sources import Frame, FrameSource, ImageTooLarge, Picture, SourceError, Warn, decode_image
 from playlist.profiles import STRATEGIES
 
+if TYPE_CHECKING:  # the playlist code loads with the first playlist
+    from playlist.make import PlaylistResult
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
-KEEP_ALIVE_S = 15.0
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files, served from the fastapi-offline package
+# The documentation says nothing of the user's: it is open without the token, so that /docs
+# can load its page, its files and the schema in a browser that cannot send a header.
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json", DOCS_ASSETS + "/")
+CAPTURE_TIMEOUT_S = CAPTURE_SECONDS + 5  # the capture, plus a slow first frame (photos come one a second)
+TASK_TIMEOUT_S = 5.0  # for the analysis thread to take up a task: it does so before its next frame
+PLAYLIST_MARKS = 20  # the newest playlist times the live snapshot carries
+
+EmotionName = Literal[EMOTIONS]
+T = TypeVar("T")
+SourceState = Literal["starting", "running", "ended", "failed", "none"]
 
 
 @dataclass(frozen=True)
@@ -63,34 +85,152 @@ class ServeSettings:
     max_listeners: int = 64
     max_upload_bytes: int = 20 * 2**20
     body_timeout_s: float = 15.0
+    calibration_file: Path | None = None  # --calibration FILE: POST /calibrate saves there, not in the config folder
 
     @property
     def loopback(self) -> bool:
         return self.host in LOOPBACK_NAMES
 
 
+# --- what the endpoints answer: the schemas /docs shows ----------------------------------------------
+
+
+class ErrorResponse(BaseModel):
+    """Every error: an HTTP status and one line that says what is wrong and what to do."""
+
+    error: str = Field(description="One line, never a traceback.")
+
+
+class PlaylistErrorResponse(ErrorResponse):
+    web_search: str | None = Field(
+        None, description='With 409 "Spotify is not set up": the mood as a search on Spotify\'s web player.')
+
+
+class EmotionInfo(BaseModel):
+    name: EmotionName
+    colour: str = Field(description="#rrggbb, as the window and the overlay page draw it.")
+    valence: float = Field(description="-1 (unpleasant) .. 1 (pleasant), after Russell's circumplex.")
+    arousal: float = Field(description="-1 (calm) .. 1 (excited).")
+
+
+class SourceHealth(BaseModel):
+    name: str | None = Field(description="The camera number, video, photo or folder; null until it is open.")
+    kind: Literal["camera", "video", "photos"] | None
+    state: SourceState
+    error: str | None = Field(None, description="Why it stopped: only when it failed.")
+
+
+class Health(BaseModel):
+    """The engine's fields appear once the live source's engine is ready (never with --no-source)."""
+
+    status: str = Field(description='"ok", or the live source\'s state while it is "starting" or "failed".')
+    uptime_s: float
+    model: str | None = Field(None, description="The emotion model's file name.")
+    detector: str | None = Field(None, description="YuNet, or the Haar cascade.")
+    detector_note: str | None = Field(None, description="Why the detector is not YuNet, when it is not.")
+    device: str | None = Field(None, description="cpu, cuda:N or mps.")
+    backend: Literal["opencv", "torch"] | None = Field(None, description="What runs the emotion network.")
+    calibrated: bool | None = Field(None, description="A personal calibration is in use (once a frame is analysed).")
+    calibration_note: str | None = Field(None, description="Why a saved calibration is not used, when it is not.")
+    source: SourceHealth
+
+
+class Face(BaseModel):
+    box: tuple[int, int, int, int] = Field(description="x, y, width, height in pixels.")
+    label: EmotionName
+    confidence: float
+    probabilities: dict[EmotionName, float]
+
+
+class Analysis(BaseModel):
+    width: int
+    height: int
+    faces: list[Face]
+    notes: list[str] = Field(description="What was done to read the image, e.g. a huge JPEG read at reduced size.")
+
+
+class SmoothedMood(BaseModel):
+    label: EmotionName = Field(description="The main face's dominant emotion over the last few seconds.")
+    confidence: float
+    held_s: float = Field(description="How long this has been the mood, in seconds.")
+    probabilities: dict[EmotionName, float]
+
+
+class MoodSnapshot(BaseModel):
+    state: SourceState
+    version: int = Field(description="Grows with every change; /events sends each version once.")
+    mood: SmoothedMood | None = Field(description="null while nobody has been in front of the camera for a moment.")
+    faces: int
+    t: float | None = Field(description="The newest frame's time on the source's clock, in seconds.")
+    playlists: list[float] = Field(description=f"When the newest {PLAYLIST_MARKS} playlists were made "
+                                               "(POST /playlist), on the same clock as t.")
+    error: str | None = Field(None, description="Why the source stopped: only when it failed.")
+
+
+class PlaylistRequest(BaseModel):
+    mood: Literal[(*EMOTIONS, "current")] = Field("current", description='"current": the live mood.')
+    strategy: Literal[STRATEGIES] = Field("match", description="match the mood, or start from it and lift it.")
+    dry_run: bool = Field(False, description="Choose the tracks but create no playlist.")
+    new: bool = Field(False, description="Make a new playlist even if one was made for this mood a moment ago.")
+
+
+class PlaylistMade(BaseModel):
+    name: str
+    url: str | None = Field(description="The playlist on Spotify; null for a dry run.")
+    track_count: int
+    tracks: list[str] = Field(description='"Artist - Title" of each track.')
+    notes: list[str]
+    reused: bool = Field(description="The playlist made a moment ago for the same mood, not a new one.")
+    mood: EmotionName
+    strategy: Literal[STRATEGIES]
+    dry_run: bool
+
+
+class Calibrated(BaseModel):
+    calibrated: Literal[True] = True
+    message: str
+    frames: int = Field(description="How many frames of the face were averaged.")
+
+
+class CalibrationReset(BaseModel):
+    calibrated: Literal[False] = False
+    message: str
+
+
+def errors(described: dict[int | str, str],
+           model: type[ErrorResponse] = ErrorResponse) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a path operation: its error statuses, what each means, and their one body."""
+    return {status: {"model": model, "description": text} for status, text in described.items()}
+
+
+# --- the state the endpoints share ---------------------------------------------------------------------
+
+
 class ApiError(Exception):
     """An answer with a status and a one-line message."""
 
-    def __init__(self, status: int, message: str, **extra) -> None:
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.extra = status, extra
 
 
 class LiveMood:
-    """What the live source shows now: the newest frozen analysis and the source's state (thread-safe)."""
+    """What the live source shows now: the newest frozen analysis, the source's state and the
+    times playlists were made. The analysis thread writes it, the event loop reads it."""
 
-    def __init__(self) -> None:
+    def __init__(self, has_source: bool) -> None:
         self._lock = threading.Lock()
         self.analysis: FrameAnalysis | None = None
         self.info: EngineInfo | None = None
-        self.state = "starting"  # starting, running, ended, failed, none
+        self.state: SourceState = "starting" if has_source else "none"
         self.error = ""
-        self.version = 0
+        self.calibration_note = ""  # why the saved calibration is not used, until another is made or reset
+        self.version = 0  # one more for each change that /events listeners should hear of
+        self._playlists: deque[float] = deque(maxlen=PLAYLIST_MARKS)
 
     def ready(self, info: EngineInfo) -> None:
         with self._lock:
-            self.info, self.state = info, "running"
+            self.info, self.state, self.calibration_note = info, "running", info.calibration_note
 
     def frame(self, item: Frame, analysis: FrameAnalysis, fps: float | None) -> None:
         with self._lock:
@@ -106,191 +246,353 @@ class LiveMood:
             self.state = "ended"
             self.version += 1
 
-    def snapshot(self) -> dict:
+    def playlist_made(self) -> None:
+        """Mark now (the newest frame's time) as a playlist's, for the overlay's mood strip."""
+        with self._lock:
+            if self.analysis is not None:
+                self._playlists.append(round(self.analysis.timestamp, 3))
+                self.version += 1
+
+    def snapshot(self) -> MoodSnapshot:
         with self._lock:
             analysis, state, error, version = self.analysis, self.state, self.error, self.version
-        payload = {"state": state, "version": version, "mood": None, "faces": 0, "t": None}
-        if error:
-            payload["error"] = error
-        if analysis is not None:
-            payload.update(mood=analysis.mood.to_dict(analysis.timestamp) if analysis.mood else None,
-                           faces=len(analysis.faces), t=round(analysis.timestamp, 3))
-        return payload
+            playlists = list(self._playlists)
+        mood = None
+        if analysis is not None and analysis.mood is not None:
+            mood = SmoothedMood(**analysis.mood.to_dict(analysis.timestamp))
+        return MoodSnapshot(state=state, version=version, mood=mood, faces=len(analysis.faces) if analysis else 0,
+                            t=round(analysis.timestamp, 3) if analysis else None, playlists=playlists,
+                            **({"error": error} if error else {}))
 
 
-class PlaylistRequest(BaseModel):
-    mood: Literal[(*EMOTIONS, "current")] = "current"
-    strategy: Literal[STRATEGIES] = "match"
-    dry_run: bool = False
-    new: bool = False
+@dataclass
+class ServerState:
+    """What the endpoints share: on ``app.state.server``, handed to them by :func:`server_state`."""
+
+    settings: ServeSettings
+    make_recognizer: Callable[[], EmotionRecognizer]
+    make_playlist: Callable[..., PlaylistResult]
+    live: LiveMood
+    live_analysis: LiveAnalysis | None  # the live source's thread; None without a source
+    started: float = field(default_factory=time.monotonic)
+    analyzer: EmotionRecognizer | None = None  # /analyze's own, see recognizer()
+    analyze_lock: threading.Lock = field(default_factory=threading.Lock)  # one OpenCV network, one thread at a time
+    making_playlist: asyncio.Lock = field(default_factory=asyncio.Lock)
+    calibrating: asyncio.Lock = field(default_factory=asyncio.Lock)
+    listeners: int = 0  # /events streams open now; changed on the event loop only
+    told: set[str] = field(default_factory=set)
+    # What POST or DELETE /calibrate chose, for /analyze's recognizer too, even one made after: the
+    # file that make_recognizer() reads may not hold it (it could not be saved, or it was deleted).
+    calibration_chosen: bool = False
+    calibration: Calibration | None = None
+
+    def tell(self, note: str) -> None:
+        """A warning on the console, once: the live source's engine and /analyze's may have the same to say."""
+        if note and note not in self.told:
+            self.told.add(note)
+            warn(note)
+
+    def calibration_path(self) -> Path:
+        return self.settings.calibration_file or saved_calibration_path()
+
+    def use_calibration(self, calibration: Calibration | None) -> None:
+        """/analyze reads faces as the live source does from now on (on a worker thread: waits for /analyze)."""
+        with self.analyze_lock:
+            self.calibration_chosen, self.calibration = True, calibration
+            if self.analyzer is not None:
+                self.analyzer.calibration = calibration
+
+    def recognizer(self) -> EmotionRecognizer:
+        """/analyze's recognizer, made on first use (hold ``analyze_lock``)."""
+        if self.analyzer is None:
+            self.analyzer = self.make_recognizer()
+            if self.calibration_chosen:
+                self.analyzer.calibration = self.calibration
+            for note in (self.analyzer.detector.note, self.analyzer.calibration_note):
+                self.tell(note)
+        return self.analyzer
 
 
-def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecognizer],
-               open_source: Callable[[Warn], FrameSource] | None, make_playlist: Callable | None = None) -> FastAPI:
-    """The API. ``open_source`` None: no live source (``/mood`` and ``/events`` then say so)."""
-    if make_playlist is None:
-        from playlist.make import make_playlist
-    started = time.monotonic()
-    live = LiveMood()
-    analyzer: list[EmotionRecognizer] = []  # /analyze's own recognizer, made on first use
-    analyze_lock, playlist_lock = threading.Lock(), threading.Lock()
-    listeners = [0]
-    runner: list[LiveAnalysis] = []
+async def server_state(request: Request) -> ServerState:
+    return request.app.state.server
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if open_source is None:
-            live.state = "none"
-        else:
-            runner.append(LiveAnalysis(open_source, lambda: EmotionPipeline(make_recognizer()), live.frame,
-                                       on_ready=live.ready, on_failed=live.failed, on_finished=live.finished,
-                                       on_warning=warn,
-                                       name="live-source"))
-            runner[0].start()
+
+ServerStateDep = Annotated[ServerState, Depends(server_state)]
+
+
+async def require_live_source(state: ServerStateDep) -> None:
+    if state.live_analysis is None:
+        raise ApiError(404, "No live source: start the server with --camera N or --source FILE.")
+
+
+async def listener_slot(state: ServerStateDep) -> AsyncIterator[None]:
+    """A place among the /events listeners, held until the client goes, however it goes."""
+    if state.listeners >= state.settings.max_listeners:
+        raise ApiError(503, f"Already {state.settings.max_listeners} listeners; try again later.")
+    state.listeners += 1
+    try:
         yield
-        for analysis in runner:
-            analysis.stop(timeout=2.0)
+    finally:
+        state.listeners -= 1
 
-    app = FastAPI(title="moodtunes", summary="The mood on the face in front of the camera, and playlists for it.",
-                  lifespan=lifespan)
 
-    # --- errors: always JSON, one line, no traceback ------------------------------------------------
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"Retry-After": str(int(exc.extra.pop("retry_after")))} if exc.extra.get("retry_after") else None
-        return JSONResponse({"error": str(exc), **exc.extra}, status_code=exc.status, headers=headers)
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The live source's analysis runs as long as the server does."""
+    live_analysis = app.state.server.live_analysis
+    if live_analysis is not None:
+        live_analysis.start()
+    yield
+    if live_analysis is not None:
+        live_analysis.stop(timeout=2.0)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = {404: f"No such endpoint: {request.url.path}. See /docs.",
-                   405: f"{request.method} is not allowed on {request.url.path}."}.get(exc.status_code, str(exc.detail))
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": f"Invalid request: {problems}."}, status_code=400)
+# --- errors: always JSON, one line, no traceback --------------------------------------------------------
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        traceback.print_exception(exc)  # for whoever runs the server; the client gets one line
-        return JSONResponse({"error": f"Internal error ({type(exc).__name__}); see the server's output."},
-                            status_code=500)
 
-    # --- endpoints ---------------------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse)
-    async def overlay() -> HTMLResponse:
-        return HTMLResponse(files("gui").joinpath("overlay.html").read_text(encoding="utf-8"))
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    headers = {"Retry-After": str(int(exc.extra.pop("retry_after")))} if exc.extra.get("retry_after") else None
+    return JSONResponse({"error": str(exc), **exc.extra}, status_code=exc.status, headers=headers)
 
-    @app.get("/health")
-    async def health() -> dict:
-        snapshot = live.snapshot()
-        info = live.info
-        engine = ({"model": info.checkpoint, "detector": info.detector, "device": info.device,
-                   "backend": info.backend} if info else {})
-        return {"status": "ok" if snapshot["state"] in ("running", "ended", "none") else snapshot["state"],
-                "uptime_s": round(time.monotonic() - started, 1), **engine,
-                "source": {"name": info.source if info else None, "kind": info.source_kind if info else None,
-                           "state": snapshot["state"], **({"error": snapshot["error"]} if "error" in snapshot else {})}}
 
-    @app.get("/emotions")
-    async def emotions() -> list[dict]:
-        return [{"name": name, "colour": STYLES[name].colour, "valence": STYLES[name].valence,
-                 "arousal": STYLES[name].arousal} for name in EMOTIONS]
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = {404: f"No such endpoint: {request.url.path}. See /docs.",
+               405: f"{request.method} is not allowed on {request.url.path}."}.get(exc.status_code, str(exc.detail))
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.post("/analyze")
-    async def analyze(request: Request) -> dict:
-        data = await read_body(request, settings)
-        notes: list[str] = []
 
-        def work() -> tuple[tuple[int, ...], list]:
-            picture = decode_image(data, "the uploaded image", warn=notes.append)
-            with analyze_lock:  # one OpenCV network is not for two threads at once
-                if not analyzer:
-                    analyzer.append(make_recognizer())
-                return picture, analyzer[0].analyze(picture.image)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+    return JSONResponse({"error": f"Invalid request: {problems}."}, status_code=400)
 
-        try:
-            picture, faces = await run_in_threadpool(work)
-        except ImageTooLarge as exc:
-            raise ApiError(413, str(exc)) from exc
-        except SourceError as exc:
-            raise ApiError(400, str(exc)) from exc
-        # Boxes and size in the uploaded image's own pixels, even when a huge JPEG was decoded reduced.
-        height, width = (round(side * picture.scale) for side in picture.image.shape[:2])
-        return {"width": width, "height": height, "faces": [face.to_dict(picture.scale) for face in faces],
-                "notes": notes}
 
-    @app.get("/mood")
-    async def mood() -> dict:
-        snapshot = live.snapshot()
-        require_source(live)
-        if snapshot["state"] == "failed":
-            raise ApiError(503, f"The live source stopped: {snapshot['error']}")
-        return snapshot
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    traceback.print_exception(exc)  # for whoever runs the server; the client gets one line
+    return JSONResponse({"error": f"Internal error ({type(exc).__name__}); see the server's output."}, status_code=500)
 
-    @app.get("/events")
-    async def events(request: Request) -> StreamingResponse:
-        require_source(live)
-        if listeners[0] >= settings.max_listeners:
-            raise ApiError(503, f"Already {settings.max_listeners} listeners; try again later.")
-        return StreamingResponse(mood_events(live, listeners, settings.events_interval_ms / 1000),
-                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @app.post("/playlist")
-    async def playlist(body: PlaylistRequest) -> dict:
-        emotion, confidence = body.mood, None
-        if emotion == "current":
-            current = live.snapshot()["mood"]
-            if current is None:
-                raise ApiError(409, "No mood yet: nobody has been in front of the camera for a few seconds.")
-            emotion, confidence = current["label"], current["confidence"]
-        if not playlist_lock.acquire(blocking=False):
-            raise ApiError(409, "Already making a playlist; wait for it to finish.")
+# --- endpoints -------------------------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, summary="The overlay page")
+async def overlay() -> HTMLResponse:
+    """The live mood in its colour, the 7 probability bars and the mood of the last minutes, from /events.
+    ``?transparent=1`` drops the background, for a browser source in streaming software."""
+    return HTMLResponse(files("gui").joinpath("overlay.html").read_text(encoding="utf-8"))
+
+
+@router.get("/health", response_model_exclude_unset=True)
+async def health(state: ServerStateDep) -> Health:
+    """The engine, the calibration, the uptime and the live source's state."""
+    snapshot, info, analysis = state.live.snapshot(), state.live.info, state.live.analysis
+    engine: dict[str, Any] = {}
+    if info is not None:
+        engine = {"model": info.checkpoint, "detector": info.detector, "device": info.device, "backend": info.backend}
+        if info.note:
+            engine["detector_note"] = info.note
+    if analysis is not None:
+        engine["calibrated"] = analysis.calibrated
+    if state.live.calibration_note:
+        engine["calibration_note"] = state.live.calibration_note
+    source = SourceHealth(name=info.source if info else None, kind=info.source_kind if info else None,
+                          state=snapshot.state, **({"error": snapshot.error} if snapshot.error else {}))
+    return Health(status="ok" if snapshot.state in ("running", "ended", "none") else snapshot.state,
+                  uptime_s=round(time.monotonic() - state.started, 1), **engine, source=source)
+
+
+@router.get("/emotions")
+async def emotions() -> list[EmotionInfo]:
+    """The 7 classes in the model's order, with their colours and places on the circumplex."""
+    return [EmotionInfo(name=name, colour=STYLES[name].colour, valence=STYLES[name].valence,
+                        arousal=STYLES[name].arousal) for name in EMOTIONS]
+
+
+@router.post(
+    "/analyze",
+    openapi_extra={"requestBody": {"required": True, "description": "The image file's bytes, not a form.",
+                                   "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    responses=errors({400: "Not an image, or no body", 408: "The body came too slowly", 413: "Too large",
+                      415: "A form (multipart) instead of the image's bytes",
+                      503: "The recognizer cannot be made (its model, detector or calibration)"}),
+)
+async def analyze(request: Request, state: ServerStateDep) -> Analysis:
+    """The faces in an image, with their boxes and probabilities: `curl --data-binary @photo.jpg`."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(415, "Send the image's bytes as the body, not a form: curl --data-binary @photo.jpg "
+                            f"-H 'Content-Type: image/jpeg' {request.url.replace(query='')}")
+    data = await read_body(request, state.settings)
+    notes: list[str] = []
+
+    def work() -> tuple[Picture, list[FaceResult]]:
+        picture = decode_image(data, "the uploaded image", warn=notes.append)
+        with state.analyze_lock:
+            return picture, state.recognizer().analyze(picture.image)
+
+    try:
+        picture, faces = await run_in_threadpool(work)
+    except ImageTooLarge as exc:
+        raise ApiError(413, str(exc)) from exc
+    except SourceError as exc:
+        raise ApiError(400, str(exc)) from exc
+    except MoodtunesError as exc:  # the recognizer could not be made: its model, detector or calibration
+        raise ApiError(503, str(exc)) from exc
+    # Boxes and size in the uploaded image's own pixels, even when a huge JPEG was decoded reduced.
+    height, width = (round(side * picture.scale) for side in picture.image.shape[:2])
+    return Analysis(width=width, height=height, faces=[face.to_dict(picture.scale) for face in faces], notes=notes)
+
+
+@router.get("/mood", dependencies=[Depends(require_live_source)], response_model_exclude_unset=True,
+            responses=errors({404: "No live source", 503: "The live source stopped"}))
+async def mood(state: ServerStateDep) -> MoodSnapshot:
+    """The live source's current smoothed mood."""
+    snapshot = state.live.snapshot()
+    if snapshot.state == "failed":
+        raise ApiError(503, f"The live source stopped: {snapshot.error}")
+    return snapshot
+
+
+@router.get("/events", response_class=EventSourceResponse,
+            dependencies=[Depends(require_live_source), Depends(listener_slot)],
+            responses=errors({404: "No live source", 503: "Too many listeners"}))
+async def events(state: ServerStateDep) -> AsyncIterable[ServerSentEvent]:
+    """Server-Sent Events named `mood`, each the /mood snapshot: the one now, then every change, at most
+    every --events-interval-ms, and a `: ping` comment after 15 s without one.
+
+    Every listener reads the same snapshot, so there is no queue per listener to fill up."""
+    interval = state.settings.events_interval_ms / 1000
+    seen = -1
+    while True:
+        snapshot = state.live.snapshot()
+        if snapshot.version != seen:
+            seen = snapshot.version
+            yield ServerSentEvent(event="mood", raw_data=snapshot.model_dump_json(exclude_unset=True))
+        await asyncio.sleep(interval)
+
+
+@router.post("/playlist", responses={
+    **errors({400: "An unknown mood or strategy, or a body that is not JSON", 502: "Spotify failed"}),
+    **errors({409: "No mood yet, Spotify not set up or not signed in, or another playlist in the making",
+              429: "Spotify's rate limit (see Retry-After)"}, model=PlaylistErrorResponse)})
+async def playlist(body: PlaylistRequest, state: ServerStateDep) -> PlaylistMade:
+    """A Spotify playlist for a mood, or for the live mood ("current"). It never opens a browser to sign in:
+    sign in once with `moodtunes playlist --mood happy`."""
+    emotion, confidence = body.mood, None
+    if emotion == "current":
+        current = state.live.snapshot().mood
+        if current is None:
+            raise ApiError(409, "No mood yet: nobody has been in front of the camera for a few seconds.")
+        emotion, confidence = current.label, current.confidence
+    if state.making_playlist.locked():
+        raise ApiError(409, "Already making a playlist; wait for it to finish.")
+    async with state.making_playlist:
         try:
             result = await run_in_threadpool(
-                make_playlist, emotion, confidence, body.strategy, dry_run=body.dry_run, new=body.new,
+                state.make_playlist, emotion, confidence, body.strategy, dry_run=body.dry_run, new=body.new,
                 sign_in=False, open_url=webbrowser.open,
                 again="run `moodtunes playlist --mood happy` once", new_hint=' (send "new": true for another)')
         except MoodtunesError as exc:
             raise playlist_error(exc, emotion) from exc
-        finally:
-            playlist_lock.release()
-        return {"name": result.name, "url": result.url, "track_count": result.track_count,
-                "tracks": [str(t) for t in result.tracks], "notes": result.notes, "reused": result.reused,
-                "mood": emotion, "strategy": body.strategy, "dry_run": body.dry_run}
-
-    app.add_middleware(Guard, settings=settings)
-    app.state.live = live
-    app.state.listeners = listeners
-    return app
+    state.live.playlist_made()
+    return PlaylistMade(name=result.name, url=result.url, track_count=result.track_count,
+                        tracks=[str(t) for t in result.tracks], notes=result.notes, reused=result.reused,
+                        mood=emotion, strategy=body.strategy, dry_run=body.dry_run)
 
 
-async def mood_events(live: LiveMood, listeners: list[int], interval: float) -> AsyncIterator[str]:
-    """The mood now, then each change, at most every ``interval`` s, with keep-alive comments.
+@router.post("/calibrate", dependencies=[Depends(require_live_source)], responses=errors({
+    404: "No live source", 409: "A capture is already running, or the source has ended",
+    422: "The capture is not one person's resting face, or the model cannot use a calibration: the line says "
+         "why and what to do",
+    503: "The live source stopped", 504: "The source gave no frames for the capture"}))
+async def calibrate(state: ServerStateDep) -> Calibrated:
+    """Capture the face in front of the camera for about 3 s as its neutral: ask the person to relax their
+    face (mouth closed, no smile) and look at the camera first. Answers when the capture is over; a good
+    one is saved (the config folder, or --calibration FILE) and used from then on."""
+    live_analysis = running(state)
+    if state.calibrating.locked():
+        raise ApiError(409, "A calibration is already being captured; wait for it to finish.")
+    async with state.calibrating:
+        analysis = state.live.analysis
+        before = analysis.calibration.number if analysis and analysis.calibration else 0
+        path = state.calibration_path()
+        live_analysis.submit(lambda pipeline: pipeline.start_calibration(save_to=path))
+        analysis = await next_analysis(state, lambda a: bool(a.calibration and a.calibration.number > before
+                                                             and a.calibration.state != "capturing"),
+                                       CAPTURE_TIMEOUT_S, "the capture")
+    if analysis is None:
+        raise ApiError(503, f"The live source stopped during the capture: {state.live.error or 'it ended'}.")
+    status = analysis.calibration
+    if status.state == "failed":
+        raise ApiError(422, status.message)
+    if not analysis.calibrated:  # measured and saved, but the recognizer refused it: its note says why
+        note = await on_analysis_thread(live_analysis, lambda pipeline: pipeline.recognizer.calibration_note)
+        state.live.calibration_note = note
+        raise ApiError(422, f"The capture is good, but {note}.")
+    state.live.calibration_note = ""
+    await run_in_threadpool(state.use_calibration, status.calibration)
+    return Calibrated(message=status.message, frames=status.calibration.frames)
 
-    Every listener reads the same snapshot (no per-listener queue to fill up); the count is
-    given back when the client goes, however it goes (Starlette cancels the stream).
-    """
-    listeners[0] += 1
+
+@router.delete("/calibrate", responses=errors({409: "A capture is running", 504: "The live source is stuck"}))
+async def forget_calibration(state: ServerStateDep) -> CalibrationReset:
+    """Stop using the calibration, and delete the saved one."""
+    if state.calibrating.locked():
+        raise ApiError(409, "A calibration is being captured; wait for it to finish.")
+    if state.live_analysis is not None and state.live_analysis.running:
+        state.live_analysis.submit(lambda pipeline: pipeline.reset_calibration())
+        await next_analysis(state, lambda a: not a.calibrated, TASK_TIMEOUT_S, "the reset")
+    state.live.calibration_note = ""
+    await run_in_threadpool(state.use_calibration, None)
+    path = state.calibration_path()
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    return CalibrationReset(message=f"Calibration deleted: {path}." if existed
+                            else f"No calibration was saved at {path}; none is used now.")
+
+
+def running(state: ServerState) -> LiveAnalysis:
+    """The live source's analysis, if it can still take work."""
+    live_analysis, snapshot = state.live_analysis, state.live.snapshot()
+    if snapshot.state == "failed":
+        raise ApiError(503, f"The live source stopped: {snapshot.error}")
+    if snapshot.state == "ended" or not live_analysis.running:
+        raise ApiError(409, "The live source has ended: there is nothing left to capture (--loop keeps a video "
+                            "playing).")
+    return live_analysis
+
+
+async def next_analysis(state: ServerState, ready: Callable[[FrameAnalysis], bool], timeout: float,
+                        what: str) -> FrameAnalysis | None:
+    """The newest analysis once ``ready`` holds for it (None if the source stops first); the event loop
+    serves everyone else meanwhile. 504 after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        analysis = state.live.analysis
+        if analysis is not None and ready(analysis):
+            return analysis
+        if not state.live_analysis.running:
+            return None
+        if time.monotonic() > deadline:
+            raise ApiError(504, f"The live source gave no frames for {what} within {timeout:.0f} s.")
+        await asyncio.sleep(0.05)
+
+
+async def on_analysis_thread(live_analysis: LiveAnalysis, task: Callable[[EmotionPipeline], T]) -> T:
+    """``task(pipeline)``'s result, from the analysis thread (which runs it before its next frame), awaited
+    without blocking the event loop; 504 if the thread does not take it up within TASK_TIMEOUT_S."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[T] = loop.create_future()
+
+    def run(pipeline: EmotionPipeline) -> None:
+        value = task(pipeline)
+        loop.call_soon_threadsafe(lambda: result.done() or result.set_result(value))
+
+    live_analysis.submit(run)
     try:
-        seen, quiet_since = -1, time.monotonic()
-        while True:
-            snapshot = live.snapshot()
-            if snapshot["version"] != seen:
-                seen, quiet_since = snapshot["version"], time.monotonic()
-                yield f"event: mood\ndata: {json.dumps(snapshot)}\n\n"
-            elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(interval)
-    finally:
-        listeners[0] -= 1
-
-
-def require_source(live: LiveMood) -> None:
-    if live.state == "none":
-        raise ApiError(404, "No live source: start the server with --camera N or --source FILE.")
+        return await asyncio.wait_for(result, TASK_TIMEOUT_S)
+    except asyncio.TimeoutError as exc:  # TimeoutError itself from Python 3.11 on
+        raise ApiError(504, f"The live source gave no frame within {TASK_TIMEOUT_S:.0f} s.") from exc
 
 
 def playlist_error(exc: MoodtunesError, emotion: str) -> ApiError:
@@ -325,7 +627,7 @@ async def read_body(request: Request, settings: ServeSettings) -> bytes:
 
     try:
         await asyncio.wait_for(receive_all(), settings.body_timeout_s)
-    except TimeoutError as exc:
+    except asyncio.TimeoutError as exc:  # TimeoutError itself from Python 3.11 on
         raise ApiError(408, f"The body did not arrive within {settings.body_timeout_s:.0f} s.") from exc
     if not size:
         raise ApiError(400, "Send an image (JPEG, PNG, ...) as the request body.")
@@ -333,8 +635,9 @@ async def read_body(request: Request, settings: ServeSettings) -> bytes:
 
 
 class Guard:
-    """ASGI middleware: loopback names only (when bound to loopback), the token (when one is set),
-    and no POSTs from other web origins. Refusals are JSON like every other answer."""
+    """ASGI middleware: loopback names only (when bound to loopback), the token (when one is set,
+    except for the documentation), and no POSTs from other web origins. Refusals are JSON like
+    every other answer."""
 
     def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app, self.settings = app, settings
@@ -355,7 +658,7 @@ class Guard:
         if self.settings.loopback and host not in LOOPBACK_NAMES:
             # DNS rebinding: a page at evil.example that resolves to 127.0.0.1 still sends its own name.
             return 400, f"This server answers requests for 127.0.0.1 or localhost only, not {host or 'no host'}."
-        if self.settings.token:
+        if self.settings.token and not scope["path"].startswith(DOCS_PATHS):
             query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
             given = headers.get("authorization", "").removeprefix("Bearer ").strip() or query.get("token", [""])[0]
             if not hmac.compare_digest(given.encode(), self.settings.token.encode()):
@@ -366,17 +669,74 @@ class Guard:
         return None
 
 
+def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecognizer],
+               open_source: Callable[[Warn], FrameSource] | None,
+               make_playlist: Callable[..., PlaylistResult] | None = None) -> FastAPI:
+    """The API. ``open_source`` None: no live source (``/mood``, ``/events`` and ``/calibrate`` then say so)."""
+    if make_playlist is None:
+        from playlist.make import make_playlist
+    live = LiveMood(has_source=open_source is not None)
+    state = ServerState(settings, make_recognizer, make_playlist, live, live_analysis=None)
+
+    def ready(info: EngineInfo) -> None:
+        live.ready(info)
+        for note in (info.note, info.calibration_note):  # what /health says, on the console too
+            state.tell(note)
+
+    def failed(message: str) -> None:
+        live.failed(message)
+        warn(f"the live source stopped: {message}")
+
+    if open_source is not None:
+        state.live_analysis = LiveAnalysis(open_source, lambda: EmotionPipeline(make_recognizer()), live.frame,
+                                           on_ready=ready, on_failed=failed, on_finished=live.finished,
+                                           on_warning=warn, name="live-source")
+    # FastAPIOffline is FastAPI with its "self-hosting JavaScript and CSS for docs" recipe done:
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(
+        title="moodtunes", summary="The mood on the face in front of the camera, and playlists for it.",
+        lifespan=lifespan, static_url=DOCS_ASSETS,
+        exception_handlers={ApiError: api_error, StarletteHTTPException: http_error,
+                            RequestValidationError: invalid_request, Exception: unexpected_error},
+        # Any endpoint may be refused (not addressed to localhost 400, no token 401, a POST from another
+        # web page 403); this also stands for FastAPI's 422, which this API answers as 400.
+        responses=errors({"4XX": "Refused, or a bad request: the line says why",
+                          "5XX": "An internal error, or the live source stopped"}),
+    )
+    app.state.server = state
+    app.include_router(router)
+    app.add_middleware(Guard, settings=settings)
+    return app
+
+
+def listen(settings: ServeSettings) -> socket.socket:
+    """The server's socket, bound before anything is printed: a port in use is one error line."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MoodtunesError(f"Port {settings.port} is already in use (another moodtunes serve?): choose "
+                                 "another with --port.") from None
+        raise MoodtunesError(f"Cannot listen on {settings.host} port {settings.port} ({exc.strerror or exc}): "
+                             "check --host and --port.") from None
+    return sock
+
+
 def serve(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecognizer],
           open_source: Callable[[Warn], FrameSource] | None) -> int:
     """Run the API until Ctrl-C (or SIGTERM)."""
     import uvicorn
 
+    listening = listen(settings)
     app = create_app(settings, make_recognizer, open_source)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"moodtunes API on http://{host}:{settings.port}/ (the overlay page; /docs lists the endpoints). "
           "Ctrl-C stops it.", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            timeout_graceful_shutdown=1, timeout_keep_alive=5,
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, timeout_keep_alive=5,
                             limit_concurrency=settings.max_listeners + 32)
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
