@@ -159,6 +159,7 @@ def run_headless(args: argparse.Namespace) -> int:
     import time
 
     from emotion.calibration import saved_calibration_path
+    from emotion.history import MoodHistory
     from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline, LatencyStats, peak_rss_mb
     from emotion.sources import open_source
@@ -169,6 +170,7 @@ def run_headless(args: argparse.Namespace) -> int:
             warn(note)
     pipeline = EmotionPipeline(recognizer)
     stats = LatencyStats()
+    moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
     source = open_source(source_from_args(args), loop=args.loop, warn=warn)
     stopped_by = None
@@ -185,6 +187,7 @@ def run_headless(args: argparse.Namespace) -> int:
             frames += 1
             with_faces += bool(analysis.faces)
             faces_total += len(analysis.faces)
+            moods.add(analysis.timestamp, analysis.mood.label if analysis.mood else None)
             if not args.benchmark:
                 print(json.dumps(analysis.to_dict()), flush=True)
             if frames == args.max_frames:
@@ -206,6 +209,7 @@ def run_headless(args: argparse.Namespace) -> int:
         "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
         "latency_ms": stats.summary(),
         "classify_ms_per_face": round(stats.total("classify_ms") / faces_total, 3) if faces_total else None,
+        "mood_share": {label: round(share, 3) for label, share in moods.share().items()},  # of the time with a mood
         "detector": recognizer.detector.name,
         "backend": recognizer.backend,
         "device": recognizer.device,

@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("moodtunes")
     options = Options(source=args.source, camera=args.camera, loop=args.loop, checkpoint=args.checkpoint,
                       device=args.device, backend=args.backend, detector=args.detector, face_model=args.face_model,
-                      first_face_report=args.first_face_report)
+                      first_face_report=args.first_face_report, calibration=args.calibration,
+                      no_calibration=args.no_calibration)
     window = MainWindow(options, QSettings())
     window.show()
     window.start()

@@ -1,7 +1,9 @@
 """Background work for the window: capture + inference, and playlist making.
 
-Neither ever runs on the GUI thread. The analysis thread owns its source: it opens, reads
-and closes it, and hands the window frozen snapshots (a QImage copy and a FrameAnalysis).
+Neither ever runs on the GUI thread. The analysis thread owns its source and its pipeline:
+it opens, reads and closes the source, runs the pipeline (the window hands it work for the
+pipeline, such as a calibration, through ``submit``), and hands the window frozen snapshots
+(a QImage copy and a FrameAnalysis).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from emotion.errors import MoodtunesError
-from emotion.live import EngineInfo, LiveAnalysis
+from emotion.live import EngineInfo, LiveAnalysis, PipelineTask
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.preprocess import to_bgr
 from emotion.sources import Frame, FrameSource, Warn
@@ -71,6 +73,10 @@ class AnalysisWorker(QObject):
 
     def set_paused(self, paused: bool) -> None:
         self._live.set_paused(paused)
+
+    def submit(self, task: PipelineTask) -> None:
+        """Run ``task(pipeline)`` on the analysis thread before its next frame: the pipeline is that thread's."""
+        self._live.submit(task)
 
     @property
     def paused(self) -> bool:

@@ -1,24 +1,45 @@
-"""The window, offscreen: frames arrive, P makes a playlist, Q quits, slow inference never freezes it."""
+"""The window, offscreen: frames arrive, P makes a playlist, C calibrates, Q quits, slow inference never
+freezes it; and the mood timeline as a real X window shows it."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
+import zipfile
 
 import cv2
+import numpy as np
 import pytest
-from conftest import SHIPPED_CHECKPOINT
+from clips import face_scene
+from conftest import FERPLUS_ZIP, ROOT, SHIPPED_CHECKPOINT, needs
 from fake_spotify import consent_in_browser
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+from PySide6.QtCore import QElapsedTimer, QRect, QSettings, Qt, QTimer
+from PySide6.QtGui import QColor, QImage
 
+from emotion.calibration import Calibration, saved_calibration_path
+from emotion.classes import STYLES
 from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
+from gui.timeline import time_ticks
 from gui.window import MainWindow, Options
 
 
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "moodtunes.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def yunet_gone(tmp_path, monkeypatch):
+    """The shipped YuNet file missing (a broken install): --detector auto falls back to Haar and says why."""
+    from emotion import detection
+
+    monkeypatch.setattr(detection, "YUNET_MODEL", tmp_path / detection.YUNET_MODEL.name)
 
 
 def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, make_playlist=None,
@@ -186,27 +207,40 @@ def test_camera_on_the_command_line_wins_over_the_remembered_one(qtbot, settings
 
 
 def notice_is_visible(window, text: str) -> bool:
+    """The notice says ``text`` and all its lines are on screen: none cut off by the status bar or the window."""
     notice = window.notice
     return (text in notice.text() and notice.isVisible()
-            and notice.width() >= notice.fontMetrics().horizontalAdvance(notice.text()))
+            and notice.heightForWidth(notice.width()) <= notice.height()
+            and notice.visibleRegion().boundingRect() == notice.rect())
 
 
-def test_status_messages_are_visible(qtbot, settings, face_video, capfd):
+def status_text_rect(window) -> QRect:
+    """Where the status line's text is painted, in window coordinates: right-aligned, elided to its width."""
+    status = window.status
+    shown = status.fontMetrics().elidedText(status.text(), Qt.TextElideMode.ElideRight, status.contentsRect().width())
+    width = status.fontMetrics().horizontalAdvance(shown)
+    right = status.mapTo(window, status.contentsRect().topRight())
+    return QRect(right.x() - width + 1, right.y(), width, status.height())
+
+
+def test_status_messages_are_visible(qtbot, settings, face_video, capfd, yunet_gone):
     release = threading.Event()
 
     def slow_playlist(*args, **kwargs):  # Spotify taking its time
         release.wait(10)
         raise MoodtunesError("stopped by the test")
 
-    # detector auto: YuNet cannot be downloaded in tests, so the window must say why it uses Haar.
+    # detector auto without its YuNet file: the window must say why it uses Haar.
     window = open_window(qtbot, settings, face_video, detector="auto", make_playlist=slow_playlist)
     wait_for_mood(qtbot, window)
     assert notice_is_visible(window, "YuNet unavailable")
     assert "warning: YuNet unavailable" in capfd.readouterr().err  # as the README says: on stderr too
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert notice_is_visible(window, "Paused")
+    assert "fps" not in window.status.text()  # nothing is being analysed: no frame rate to report
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.notice.text() == ""
+    qtbot.waitUntil(lambda: "fps" in window.status.text(), timeout=5000)
     window.make_playlist()
     window.make_playlist()
     assert notice_is_visible(window, "Already making a playlist")
@@ -226,6 +260,7 @@ def test_a_still_photo_shows_as_a_still(qtbot, settings, tmp_path, astronaut_bgr
     assert window.view.message == ""  # no "End of the video" banner over the face
     assert "fps" not in window.status.text() and "photo me.jpg" in window.status.text()
     assert window.panel.mood_label.text() == "Happy"  # a photo has a mood at once: P works on it
+    assert window.panel.mood_detail.text().endswith("confident")  # a still has held its mood for no time at all
 
 
 def test_a_folder_of_photos_restarts_tracks_and_mood_per_photo(qtbot, settings, tmp_path, astronaut_bgr):
@@ -288,3 +323,325 @@ def test_open_a_photo_shows_it_as_a_still_and_p_uses_its_mood(qtbot, settings, f
     qtbot.waitUntil(lambda: "open in Spotify" in window.panel.playlist_label.text(), timeout=20000)
     (playlist,) = fake_spotify.playlists.values()
     assert playlist["name"].startswith("moodtunes · Happy")
+
+
+# --- the status bar ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [1100, 700])
+def test_the_haar_notice_never_covers_the_status_text(qtbot, settings, face_video, width, yunet_gone):
+    window = open_window(qtbot, settings, face_video, detector="auto")
+    window.resize(width, 560)
+    wait_for_mood(qtbot, window)
+    qtbot.waitUntil(lambda: "fps" in window.status.text(), timeout=5000)
+    qtbot.wait(50)  # the status bar has taken the wrapped notice's height
+    assert notice_is_visible(window, "YuNet unavailable")  # whole: wrapped onto more lines when it must
+    notice = QRect(window.notice.mapTo(window, window.notice.rect().topLeft()), window.notice.size())
+    text = status_text_rect(window)
+    assert text.width() > 40, "the engine line must not vanish"
+    assert notice.right() < text.left(), f"the notice {notice} runs under the status text {text}"
+    shown = window.status.fontMetrics().elidedText(window.status.text(), Qt.TextElideMode.ElideRight,
+                                                   window.status.contentsRect().width())
+    assert shown.split(" · ")[0].endswith("fps")  # the frame rate comes first and stays readable
+    assert window.status.toolTip() == window.status.text()  # the whole engine line, for what was cut
+
+
+# --- one message when there is no camera -----------------------------------------------------
+
+def test_without_a_camera_the_window_says_one_thing_with_its_own_actions(qtbot, settings):
+    window = MainWindow(Options(camera=3, detector="haar"), settings)  # this machine has no camera 3
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: window.source_problem != "", timeout=20000)
+    problem = window.source_problem
+    assert "camera 3" in problem and "Video → Camera N" in problem and "File → Open… (Ctrl+O)" in problem
+    assert "--camera" not in problem and "--source" not in problem  # the command line's fixes, not the window's
+    assert window.view.message == problem
+    assert window.panel.mood_label.text() == "Not running" and window.panel.mood_detail.text() == problem
+    window.make_playlist()
+    assert window.panel.playlist_label.text() == f"No mood yet. {problem}"
+    window.calibrate()
+    assert window.panel.calibration_message.text() == problem
+    assert window.status.text() == f"Not running: {problem}"
+
+
+def test_the_command_line_keeps_its_own_camera_advice(tmp_path):
+    from emotion.sources import CameraSource, SourceError
+
+    class NoCamera:
+        def isOpened(self):  # noqa: N802 (cv2.VideoCapture's name)
+            return False
+
+        def release(self):
+            pass
+
+    with pytest.raises(SourceError, match="--camera N"):
+        CameraSource(0, open_timeout=0.2, capture_factory=NoCamera)
+
+
+# --- calibration (C) ---------------------------------------------------------------------------
+
+NEUTRAL_FACE = "FER2013Valid/fer0028645.png"  # all 10 FER+ annotators called it neutral
+
+
+@pytest.fixture(scope="module")
+def no_face_video(tmp_path_factory):
+    """A 2 s clip of a textured wall: something to look at, nobody in it."""
+    path = tmp_path_factory.mktemp("wall") / "wall.avi"
+    rng = np.random.default_rng(0)
+    wall = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+    for _ in range(30):
+        writer.write(wall)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def neutral_video(tmp_path_factory):
+    """A 2 s clip of a real, relaxed face (a FER+ validation face, 48 px, shown at 300 px), held still."""
+    with zipfile.ZipFile(FERPLUS_ZIP) as archive:
+        face = cv2.imdecode(np.frombuffer(archive.read(NEUTRAL_FACE), np.uint8), cv2.IMREAD_COLOR)
+    path = tmp_path_factory.mktemp("neutral") / "neutral.avi"
+    frame = face_scene(face, dx=140, face_side=300)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+    for _ in range(30):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_c_without_a_face_says_no_face_found(qtbot, settings, no_face_video):
+    window = open_window(qtbot, settings, no_face_video)
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    panel = window.panel
+    assert "relaxed, neutral face" in panel.calibration_message.text() and panel.calibration_progress.isVisible()
+    assert window.view.capture is not None  # the banner on the video, where the person looks
+    qtbot.waitUntil(lambda: panel.calibration_progress.value() > 30, timeout=10000)
+    qtbot.waitUntil(lambda: "No face found" in panel.calibration_message.text(), timeout=15000)
+    assert not panel.calibration_progress.isVisible() and window.view.capture is None
+    assert "Not calibrated" in panel.calibration_state.text()
+    assert not saved_calibration_path().exists()
+
+
+@pytest.fixture(scope="module")
+def decided_checkpoint(tmp_path_factory):
+    """The shipped model with a typical neutral face, as `python -m training.decide` stores one: a calibration
+    needs it (the shipped file may not have one yet)."""
+    from emotion.checkpoint import load_checkpoint, save_checkpoint
+    from emotion.decision import DecisionRule
+
+    shipped = load_checkpoint(SHIPPED_CHECKPOINT)
+    path = tmp_path_factory.mktemp("decided") / "emotion_ferplus_decided.pt"
+    typical_neutral = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0)  # confidently neutral
+    save_checkpoint(path, shipped.model, mean=shipped.mean, std=shipped.std, metadata=shipped.metadata,
+                    decision=DecisionRule(shipped.decision.prior, shipped.decision.tau, typical_neutral))
+    return path
+
+
+@needs(FERPLUS_ZIP)
+def test_c_on_a_relaxed_face_calibrates_saves_and_reset_forgets(qtbot, settings, neutral_video, decided_checkpoint):
+    window = open_window(qtbot, settings, neutral_video, checkpoint=str(decided_checkpoint))
+    qtbot.waitUntil(lambda: window.latest is not None and bool(window.latest.analysis.faces), timeout=20000)
+    assert "Not calibrated" in window.panel.calibration_state.text()
+    window.calibrate_action.trigger()  # the menu item and toolbar button
+    panel = window.panel
+    qtbot.waitUntil(lambda: "Calibrated on" in panel.calibration_message.text(), timeout=20000)
+    qtbot.waitUntil(lambda: panel.calibration_state.text().startswith("Calibrated"), timeout=5000)
+    assert window.calibration_path == saved_calibration_path() and saved_calibration_path().is_file()
+    assert Calibration.load(saved_calibration_path()).frames >= 10
+
+    window.reset_calibration_action.trigger()
+    assert not saved_calibration_path().exists()
+    assert "Calibration reset" in panel.calibration_message.text()
+    qtbot.waitUntil(lambda: "Not calibrated" in panel.calibration_state.text(), timeout=5000)
+    qtbot.wait(300)
+    assert "Calibration reset" in panel.calibration_message.text()  # the old result does not come back
+
+
+def write_calibration(path, model_id: str) -> None:
+    Calibration(baseline=(0.0,) * 7, model_id=model_id, model_name="emotion_ferplus.onnx", frames=30,
+                created="2026-01-01T00:00:00+00:00").save(path)
+
+
+@pytest.fixture(scope="module")
+def decided_model_id(decided_checkpoint) -> str:
+    return EmotionRecognizer(decided_checkpoint, detector="haar", device="cpu").model_id
+
+
+@needs(FERPLUS_ZIP)
+def test_a_capture_the_model_cannot_use_says_so(qtbot, settings, neutral_video, tiny_checkpoint):
+    window = open_window(qtbot, settings, neutral_video, checkpoint=str(tiny_checkpoint))  # no typical neutral
+    qtbot.waitUntil(lambda: window.latest is not None and bool(window.latest.analysis.faces), timeout=20000)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    message = window.panel.calibration_message
+    qtbot.waitUntil(lambda: "Calibrated on" in message.text(), timeout=20000)
+    assert "tiny.pt cannot use it" in message.text() and "training.decide" in message.text()
+    assert "Not calibrated" in window.panel.calibration_state.text()
+
+
+def first_analysis(qtbot, window):
+    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    return window.latest.analysis
+
+
+def test_the_window_loads_the_calibration_as_the_command_line_does(qtbot, settings, face_video, tmp_path,
+                                                                   decided_checkpoint, decided_model_id):
+    model = {"checkpoint": str(decided_checkpoint)}
+    write_calibration(saved_calibration_path(), decided_model_id)
+    saved = open_window(qtbot, settings, face_video, **model)
+    assert first_analysis(qtbot, saved).calibrated
+    qtbot.waitUntil(lambda: saved.panel.calibration_state.text().startswith("Calibrated"), timeout=5000)
+    ignored = open_window(qtbot, settings, face_video, no_calibration=True, **model)
+    assert not first_analysis(qtbot, ignored).calibrated
+    own = tmp_path / "mine.json"
+    write_calibration(own, decided_model_id)
+    saved_calibration_path().unlink()
+    given = open_window(qtbot, settings, face_video, calibration=str(own), **model)
+    assert first_analysis(qtbot, given).calibrated and given.calibration_path == own
+
+
+def test_an_unusable_calibration_is_a_notice_not_a_stop(qtbot, settings, face_video):
+    write_calibration(saved_calibration_path(), "another model's sha")
+    foreign = open_window(qtbot, settings, face_video)
+    assert not first_analysis(qtbot, foreign).calibrated
+    assert notice_is_visible(foreign, "measured with another model")
+    saved_calibration_path().write_text("{not json")
+    damaged = open_window(qtbot, settings, face_video)
+    assert not first_analysis(qtbot, damaged).calibrated  # it runs: C can make a good one
+    assert notice_is_visible(damaged, "Cannot read the calibration")
+
+
+# --- the mood timeline and the session summary -----------------------------------------------
+
+HAPPY = QColor(STYLES["happy"].colour)
+
+
+def near(pixel: QColor, colour: QColor, tolerance: int = 12) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in ((pixel.red(), colour.red()), (pixel.green(), colour.green()),
+                                                  (pixel.blue(), colour.blue())))
+
+
+def read_strip(image: QImage, strip: QRect) -> tuple[list[int], list[int]]:
+    """Along the strip's middle row: the x of each happy pixel, and of each white (mark) pixel."""
+    y = strip.center().y()
+    pixels = [(x, image.pixelColor(x, y)) for x in range(strip.left(), strip.right() + 1)]
+    return ([x for x, pixel in pixels if near(pixel, HAPPY)],
+            [x for x, pixel in pixels if min(pixel.red(), pixel.green(), pixel.blue()) > 230])
+
+
+def check_timeline(image: QImage, strip: QRect, span: float, mood_from: float, mood_to: float,
+                   pressed: float) -> None:
+    """What a person sees: happy from ``mood_from`` to ``mood_to`` seconds ago and nowhere else, one white mark
+    ``pressed`` seconds ago, and the axis' ticks."""
+    per_second = strip.width() / span
+    tolerance = max(6, round(0.4 * per_second))  # a frame period and a repaint's worth of time
+    happy, marks = read_strip(image, strip)
+    assert happy, "no happy on the strip"
+    left, right = strip.right() - mood_from * per_second, strip.right() - mood_to * per_second
+    assert abs(min(happy) - left) <= tolerance and abs(max(happy) - right) <= tolerance, \
+        f"happy from x={min(happy)} to {max(happy)}, expected {left:.0f} to {right:.0f}"
+    holes = set(range(min(happy), max(happy) + 1)) - set(happy)
+    assert all(any(abs(x - mark) <= 2 for mark in marks) for x in holes), "the happy run is broken"
+    assert marks, "no playlist mark on the strip"
+    expected_mark = strip.right() - pressed * per_second
+    assert max(marks) - min(marks) <= 3 and abs(marks[0] - expected_mark) <= tolerance, \
+        f"marks at {marks}, expected one at {expected_mark:.0f}"
+    head = image.pixelColor(round(sum(marks) / len(marks)), strip.top() - 3)
+    assert min(head.red(), head.green(), head.blue()) > 200  # the mark's head above the strip
+    axis_y = strip.bottom() + 3
+    for age, _label in time_ticks(span):
+        x = round(strip.right() - age * per_second)
+        assert any(image.pixelColor(x + dx, axis_y).red() > 150 for dx in (-1, 0, 1)), f"no tick {age} s ago"
+
+
+def test_the_timeline_shows_the_mood_and_the_playlist_press(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video, timeline_span_s=20.0)
+    moods = []  # when each frame with a mood was shown, on the timeline's clock
+
+    def note_mood():
+        if window.latest is not None and window.latest.analysis.mood is not None:
+            moods.append((window.clock(), window.latest.analysis.mood.label))
+
+    window.worker.frame_ready.connect(note_mood)  # after the window's own slot: it sees what was shown
+    qtbot.waitUntil(lambda: bool(moods) and window.clock() - moods[0][0] > 5, timeout=30000)
+    qtbot.keyClick(window, Qt.Key.Key_P)  # no Spotify set up here: a press all the same
+    pressed = window.clock()
+    qtbot.wait(2000)
+    window.pause_action.setChecked(True)  # the strip then ends where the frames stopped: a gap grows on the right
+    qtbot.wait(600)
+    image = window.timeline.grab().toImage()
+    now = window.clock()
+    assert {label for _t, label in moods} == {"happy"}
+    check_timeline(image, window.timeline.strip_rect().toRect(), 20.0, now - moods[0][0], now - moods[-1][0],
+                   now - pressed)
+    assert [label for _age, label in time_ticks(20.0)] == ["-20 s", "-15 s", "-10 s", "-5 s", "now"]
+    assert [label for _age, label in time_ticks(300.0)] == ["-5 min", "-4 min", "-3 min", "-2 min", "-1 min", "now"]
+
+
+def test_the_session_summary_gives_each_moods_share(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    wait_for_mood(qtbot, window)
+    qtbot.wait(1500)
+    window.summary_action.trigger()
+    assert window.summary.isVisible()
+    text = window.summary.text.text()
+    assert "Happy" in text and "100%" in text and "this session" in text
+
+
+def test_the_history_is_fed_on_the_gui_thread_only(qtbot, settings, face_video):
+    window = open_window(qtbot, settings, face_video)
+    threads, add = set(), window.history.add
+
+    def recording_add(*args):
+        threads.add(threading.current_thread().name)
+        add(*args)
+
+    window.history.add = recording_add
+    qtbot.waitUntil(lambda: bool(window.history.seconds), timeout=20000)
+    assert threads == {threading.main_thread().name}
+
+
+def free_display() -> int:
+    for n in range(90, 140):
+        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
+            return n
+    pytest.skip("no free X display number")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video, tmp_path):
+    number = free_display()
+    display = f":{number}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update(DISPLAY=display, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    shot = subprocess.Popen([sys.executable, str(ROOT / "tests" / "window_shot.py"), str(face_video), str(tmp_path),
+                             "--span", "20"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    watchdog = threading.Timer(120, shot.kill)
+    watchdog.start()
+    try:
+        ready = json.loads(shot.stdout.readline() or "{}")
+        assert "window" in ready, f"the window never showed a mood: {shot.stderr.read()[-2000:] if shot.poll() else ''}"
+        subprocess.run(["xdotool", "windowfocus", "--sync", str(ready["window"])], env=env, timeout=10, check=True)
+        subprocess.run(["xdotool", "key", "p"], env=env, timeout=10, check=True)  # as a person presses it
+        done = json.loads(shot.stdout.readline() or "{}")
+        assert "screenshot" in done, shot.stderr.read()[-2000:]
+        assert shot.wait(20) == 0
+    finally:
+        watchdog.cancel()
+        if shot.poll() is None:
+            shot.kill()
+        xvfb.terminate()
+        xvfb.wait(5)
+    image = QImage(done["screenshot"])
+    assert not image.isNull()
+    assert done["labels"] == ["happy"]
+    check_timeline(image, QRect(*done["strip"]), 20.0, done["mood_from_s"], done["mood_to_s"], done["pressed_s"])
