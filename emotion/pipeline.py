@@ -118,12 +118,20 @@ class EmotionPipeline:
         self._calibration_status: CalibrationStatus | None = None
 
     def start_calibration(self, save_to: Path | None = None, seconds: float | None = None) -> None:
-        """Capture the main face from the next frame on (see :mod:`emotion.calibration`)."""
+        """Capture the main face from the next frame on (see :mod:`emotion.calibration`).
+
+        A model that cannot use a calibration fails at once, before the person holds still for nothing.
+        """
         recognizer = self.recognizer
+        number = self._calibration_status.number + 1 if self._calibration_status else 1
+        if not recognizer.can_calibrate:
+            self._capture = None
+            self._calibration_status = CalibrationStatus(number, "failed", 1.0,
+                                                         recognizer.cannot_calibrate_reason + ".")
+            return
         options = {} if seconds is None else {"duration": seconds}
         self._capture = CalibrationCapture(recognizer.model_id, recognizer.checkpoint_path.name, **options)
         self._save_calibration_to = save_to
-        number = self._calibration_status.number + 1 if self._calibration_status else 1
         self._calibration_status = CalibrationStatus(number, "capturing", 0.0, "Hold a relaxed, neutral face and "
                                                      "look at the camera...")
 

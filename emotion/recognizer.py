@@ -101,12 +101,21 @@ class EmotionRecognizer:
             self.calibration_note = (f"the calibration was measured with another model ({calibration.model_name}), so "
                                      "it is not used; calibrate again (key C, or `moodtunes calibrate`)")
             calibration = None
-        elif calibration is not None and self.classifier.decision.typical_neutral is None:
-            self.calibration_note = (f"{self.checkpoint_path.name} stores no typical neutral face, so it cannot use a "
-                                     "calibration; use a model written by `python -m training.decide`")
+        elif calibration is not None and not self.can_calibrate:
+            self.calibration_note = self.cannot_calibrate_reason
             calibration = None
         self._calibration = calibration
         self.decision = self.classifier.decision.calibrated(calibration.baseline if calibration else None)
+
+    @property
+    def can_calibrate(self) -> bool:
+        """Whether the model stores the typical neutral face that a calibration is measured against."""
+        return self.classifier.decision.typical_neutral is not None
+
+    @property
+    def cannot_calibrate_reason(self) -> str:
+        return (f"This model ({self.checkpoint_path.name}) stores no typical neutral face, so it cannot use a "
+                "calibration; use a model written by `python -m training.decide`")
 
     @property
     def model_id(self) -> str:

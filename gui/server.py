@@ -37,7 +37,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,7 +72,6 @@ TASK_TIMEOUT_S = 5.0  # for the analysis thread to take up a task: it does so be
 PLAYLIST_MARKS = 20  # the newest playlist times the live snapshot carries
 
 EmotionName = Literal[EMOTIONS]
-T = TypeVar("T")
 SourceState = Literal["starting", "running", "ended", "failed", "none"]
 
 
@@ -525,10 +524,6 @@ async def calibrate(state: ServerStateDep) -> Calibrated:
     status = analysis.calibration
     if status.state == "failed":
         raise ApiError(422, status.message)
-    if not analysis.calibrated:  # measured and saved, but the recognizer refused it: its note says why
-        note = await on_analysis_thread(live_analysis, lambda pipeline: pipeline.recognizer.calibration_note)
-        state.live.calibration_note = note
-        raise ApiError(422, f"The capture is good, but {note}.")
     state.live.calibration_note = ""
     await run_in_threadpool(state.use_calibration, status.calibration)
     return Calibrated(message=status.message, frames=status.calibration.frames)
@@ -576,23 +571,6 @@ async def next_analysis(state: ServerState, ready: Callable[[FrameAnalysis], boo
         if time.monotonic() > deadline:
             raise ApiError(504, f"The live source gave no frames for {what} within {timeout:.0f} s.")
         await asyncio.sleep(0.05)
-
-
-async def on_analysis_thread(live_analysis: LiveAnalysis, task: Callable[[EmotionPipeline], T]) -> T:
-    """``task(pipeline)``'s result, from the analysis thread (which runs it before its next frame), awaited
-    without blocking the event loop; 504 if the thread does not take it up within TASK_TIMEOUT_S."""
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[T] = loop.create_future()
-
-    def run(pipeline: EmotionPipeline) -> None:
-        value = task(pipeline)
-        loop.call_soon_threadsafe(lambda: result.done() or result.set_result(value))
-
-    live_analysis.submit(run)
-    try:
-        return await asyncio.wait_for(result, TASK_TIMEOUT_S)
-    except asyncio.TimeoutError as exc:  # TimeoutError itself from Python 3.11 on
-        raise ApiError(504, f"The live source gave no frame within {TASK_TIMEOUT_S:.0f} s.") from exc
 
 
 def playlist_error(exc: MoodtunesError, emotion: str) -> ApiError:

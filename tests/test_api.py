@@ -306,13 +306,14 @@ def test_a_capture_that_is_not_a_resting_face_is_refused_and_saves_nothing(photo
     assert not saved_calibration_path().exists()
 
 
-@needs(FERPLUS_ZIP)
-def test_a_model_without_a_typical_neutral_cannot_be_calibrated_and_says_so(neutral_photo):
-    with client(create(neutral_photo)) as api:  # the shipped model, as it is today
-        refused = api.post("/calibrate")
-        assert_error(refused, 422, "The capture is good, but emotion_ferplus.onnx stores no typical neutral face")
-        health = api.get("/health").json()
-        assert health["calibrated"] is False and "stores no typical neutral" in health["calibration_note"]
+def test_a_model_without_a_typical_neutral_cannot_be_calibrated_and_says_so(photo, tiny_checkpoint):
+    def untyped() -> EmotionRecognizer:  # an untrained model written without training.decide's typical neutral
+        return EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar", backend="torch")
+
+    with client(create(photo, recognizer=untyped)) as api:
+        assert_error(api.post("/calibrate"), 422, "This model (tiny.pt) stores no typical neutral face")
+        assert api.get("/health").json()["calibrated"] is False
+    assert not saved_calibration_path().exists()
 
 
 @needs(FERPLUS_ZIP)

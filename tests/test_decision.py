@@ -176,7 +176,7 @@ def test_a_calibration_of_another_model_is_ignored_with_a_note(decided_checkpoin
 def test_a_model_without_a_typical_neutral_ignores_a_calibration_with_a_note(tiny_checkpoint):
     recognizer = EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar", backend="torch")
     recognizer.calibration = Calibration((0.0,) * 7, recognizer.model_id, "tiny.pt", 20, "2026-11-25T00:00:00+00:00")
-    assert recognizer.calibration is None and "stores no typical neutral" in recognizer.calibration_note
+    assert recognizer.calibration is None and "(tiny.pt) stores no typical neutral face" in recognizer.calibration_note
 
 
 def test_recognizer_calibrate_refuses_a_smile_and_keeps_nothing(astronaut_bgr):
@@ -186,7 +186,7 @@ def test_recognizer_calibrate_refuses_a_smile_and_keeps_nothing(astronaut_bgr):
     assert recognizer.calibration is None
 
 
-def test_calibrate_command_refuses_a_clip_without_a_face_and_writes_nothing(tmp_path):
+def test_calibrate_command_refuses_a_clip_without_a_face_and_writes_nothing(tmp_path, decided_checkpoint):
     clip = tmp_path / "empty.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
     for _ in range(60):
@@ -194,7 +194,8 @@ def test_calibrate_command_refuses_a_clip_without_a_face_and_writes_nothing(tmp_
     writer.release()
     out = tmp_path / "me.json"
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "calibrate", "--source", str(clip),
-                             "--detector", "haar", "--out", str(out)], capture_output=True, text=True, timeout=120)
+                             "--detector", "haar", "--checkpoint", str(decided_checkpoint), "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1].startswith("error: No face found") and not out.exists()
 
