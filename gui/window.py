@@ -39,11 +39,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from emotion.calibration import CAPTURE_SECONDS, CalibrationError, saved_calibration_path
+from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, saved_calibration_path
 from emotion.classes import EMOTIONS, STYLES
 from emotion.cli import recognizer_from_args, warn
 from emotion.history import SPAN_S, MoodHistory
-from emotion.pipeline import EmotionPipeline, FrameAnalysis, seconds_since_launch
+from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import CameraSource, Frame, FrameSource, SourceError, Warn, open_source
 from gui.timeline import MoodTimeline, SessionSummary
@@ -454,7 +454,6 @@ class MainWindow(QMainWindow):
         self.worker: AnalysisWorker | None = None
         self.latest: ViewFrame | None = None
         self.engine_text = ""
-        self.model_name = "This model"  # the checkpoint's file name, once the engine has loaded it
         self.source_kind = "camera" if options.source is None else "video"  # until the engine says
         self.source_problem = ""  # why nothing is analysed (no camera, ...): said alike everywhere
         self.source_ended = False
@@ -612,7 +611,6 @@ class MainWindow(QMainWindow):
     def _engine_ready(self, info: EngineInfo) -> None:
         detector = info.detector + (" (YuNet unavailable)" if info.note else "")
         self.engine_text = f"{info.device} ({info.backend}) · {detector} · {info.checkpoint} · {info.source}"
-        self.model_name = info.checkpoint
         self.source_kind = info.source_kind
         self.view.no_face_text = NO_FACE[info.source_kind]
         self._update_status()
@@ -666,7 +664,7 @@ class MainWindow(QMainWindow):
         self.history.add(self.clock(), mood.label if mood else None)
         self.view.show_frame(frame)
         self.panel.show_analysis(frame, NO_FACE[self.source_kind])
-        self._show_capture(frame.analysis)
+        self._show_capture(frame.analysis.calibration)
         if self.options.first_face_report and frame.analysis.faces:
             self.view.repaint()  # painted, not just scheduled: that is what the user sees
             print(json.dumps({"launch_to_first_face_s": round(seconds_since_launch(), 3),
@@ -728,19 +726,14 @@ class MainWindow(QMainWindow):
         self.panel.show_capture(CALIBRATE_PROMPT, 0.0)
         self.view.show_capture(CALIBRATE_PROMPT, 0.0)
 
-    def _show_capture(self, analysis: FrameAnalysis) -> None:
-        status = analysis.calibration
+    def _show_capture(self, status: CalibrationStatus | None) -> None:
         if status is None or status.number <= self._captures_done:
             return
         if status.state == "capturing":
             self.panel.show_capture(status.message, status.progress)
             self.view.show_capture(status.message, status.progress)
             return
-        message = status.message
-        if status.state == "done" and not analysis.calibrated:  # measured and saved, but the model ignores it
-            message += (f" {self.model_name} cannot use it, though: it stores no typical neutral face (a model "
-                        "written by `python -m training.decide` does).")
-        self._end_capture(message)
+        self._end_capture(status.message)
         self._captures_done = status.number
 
     def _end_capture(self, message: str) -> None:
