@@ -72,8 +72,13 @@ def test_robustness_prints_one_line_per_model_and_a_chart(tmp_path, tiny_onnx, t
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     onnx_line, pt_line, plot_line = lines
     for line in (onnx_line, pt_line):
-        assert line["n"] == 14 and set(line["corruptions"]) == set(CORRUPTIONS)
-        assert all(len(v) == 3 for v in line["corruptions"].values())
-        assert line["mean_corrupted"] == pytest.approx(np.mean([a for v in line["corruptions"].values() for a in v]))
-    assert onnx_line["clean"] == pt_line["clean"]  # the twin and its checkpoint agree
+        assert line["n"] == 14
+        for metric in ("balanced_accuracy", "accuracy"):  # balanced first: what the app is chosen for
+            figures = line[metric]
+            assert set(figures["corruptions"]) == set(CORRUPTIONS)
+            assert all(len(v) == 3 for v in figures["corruptions"].values())
+            assert figures["mean_corrupted"] == pytest.approx(
+                np.mean([a for v in figures["corruptions"].values() for a in v]))
+    assert onnx_line["accuracy"]["clean"] == pt_line["accuracy"]["clean"]  # the twin and its checkpoint agree
+    assert onnx_line["balanced_accuracy"]["clean"] == pt_line["balanced_accuracy"]["clean"]
     assert plot_line["plot"] == str(png) and png.stat().st_size > 10_000

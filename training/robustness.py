@@ -9,9 +9,11 @@ downscaling, a hand, glasses, and crop jitter as an off detector box) at strengt
 and 1, the same faces and the same random draws for every model. ``--folder-copy`` adds the
 histogram-equalised JPEG copy of FER2013 (``fer2013.zip``) as a domain shift: its test faces
 are matched to the originals by their pixels, so each keeps the label of the protocol being
-measured. The JSON gives clean accuracy, the mean over corruptions and strengths, and each
-figure; the chart (next to the first checkpoint unless --plot says otherwise) puts the models
-side by side. Models run as the app runs them (.onnx on OpenCV, .pt on torch in float32).
+measured. The JSON gives, for balanced accuracy (mean per-class recall: what the app is chosen
+for) and for accuracy, the clean figure, the mean over corruptions and strengths, and each
+figure; the chart (next to the first checkpoint unless --plot says otherwise) puts the models'
+balanced accuracy side by side. Models run as the app runs them (.onnx on OpenCV, .pt on torch
+in float32), with the decision rule stored with them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from training.cli import add_dataset_arguments, script_parser
 from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all
 from training.datasets import load_dataset, load_fer2013_folder
 from training.evaluate import classifier_probabilities, open_evaluated
-from training.metrics import PlotUnavailable, pyplot
+from training.metrics import PlotUnavailable, pyplot, summarize
+
+METRICS = ("balanced_accuracy", "accuracy")
 
 
 def match_folder_copy(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
@@ -54,26 +58,32 @@ def match_folder_copy(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
     return np.where(close, order[:, 0], -1)
 
 
-def accuracy(classifier: Classifier, faces: np.ndarray, labels: np.ndarray) -> float:
-    return float((classifier_probabilities(classifier, faces).argmax(1) == labels).mean())
+def scores(classifier: Classifier, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Balanced accuracy and accuracy of the model's decisions on ``faces``."""
+    summary = summarize(labels, classifier_probabilities(classifier, faces).argmax(1))
+    return {metric: summary[metric] for metric in METRICS}
 
 
 def evaluate(classifier: Classifier, faces: np.ndarray, labels: np.ndarray,
-             shifted: tuple[np.ndarray, np.ndarray] | None, seed: int) -> dict:
-    result = {"clean": accuracy(classifier, faces, labels), "corruptions": {}}
-    for name in tqdm(CORRUPTIONS, desc="corruptions", leave=False):
-        result["corruptions"][name] = [
-            accuracy(classifier, corrupt_all(faces, name, strength, seed=seed + i), labels)
-            for i, strength in enumerate(SEVERITIES)
-        ]
-    every = [a for figures in result["corruptions"].values() for a in figures]
-    result["mean_corrupted"] = float(np.mean(every))
-    if shifted is not None:
-        result["domain_shift_hist_eq_jpeg"] = accuracy(classifier, *shifted)
+             shifted: tuple[np.ndarray, np.ndarray] | None, seed: int) -> dict[str, dict]:
+    """For each of METRICS: clean, per corruption (three strengths), their mean, and the domain shift."""
+    clean = scores(classifier, faces, labels)
+    corrupted = {name: [scores(classifier, corrupt_all(faces, name, strength, seed=seed + i), labels)
+                        for i, strength in enumerate(SEVERITIES)]
+                 for name in tqdm(CORRUPTIONS, desc="corruptions", leave=False)}
+    shift = scores(classifier, *shifted) if shifted is not None else None
+    result = {}
+    for metric in METRICS:
+        figures = {name: [s[metric] for s in strengths] for name, strengths in corrupted.items()}
+        result[metric] = {"clean": clean[metric], "corruptions": figures,
+                          "mean_corrupted": float(np.mean([v for values in figures.values() for v in values]))}
+        if shift is not None:
+            result[metric]["domain_shift_hist_eq_jpeg"] = shift[metric]
     return result
 
 
 def plot(results: dict[str, dict], path: Path, title: str) -> None:
+    """The models' balanced accuracy (see :func:`evaluate`), clean, per corruption and under the shift."""
     plt = pyplot()
     names = list(CORRUPTIONS)
     columns = ["clean", *names, "mean"] + (["hist-eq JPEG"] if "domain_shift_hist_eq_jpeg" in
@@ -91,7 +101,7 @@ def plot(results: dict[str, dict], path: Path, title: str) -> None:
                 ax.plot([x[name_index + 1] - width / 3, x[name_index + 1] + width / 3], [100 * strength_accuracy] * 2,
                         color="black", linewidth=0.6)
     ax.set_xticks(np.arange(len(columns)), columns, rotation=30, ha="right")
-    ax.set_ylabel("accuracy (%)  (ticks: strengths 1/3, 2/3, 1)")
+    ax.set_ylabel("balanced accuracy (%)  (ticks: strengths 1/3, 2/3, 1)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             if shifted is not None:
                 line["domain_shift_faces"] = int(len(shifted[1]))
             print(json.dumps(line), flush=True)
-            results[Path(path).stem] = result
+            results[Path(path).stem] = result["balanced_accuracy"]
     except MoodtunesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
