@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,29 @@ def astronaut_bgr():
 def face_video(tmp_path_factory) -> Path:
     """A 2 s, 15 fps MJPG video of the astronaut's face drifting left and right."""
     return write_face_clip(tmp_path_factory.mktemp("video") / "face.avi", frames=30, fps=15)
+
+
+@pytest.fixture
+def x_display(tmp_path):
+    """A real X server (Xvfb) for a real window: the environment a program needs to use it.
+
+    Skips where Xvfb or xdotool (which types into the window as a person does) is missing.
+    """
+    if not sys.platform.startswith("linux") or not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        pytest.skip("needs Xvfb and xdotool (apt-get install xvfb xdotool)")
+    number = next((n for n in range(90, 140) if not os.path.exists(f"/tmp/.X11-unix/X{n}")
+                   and not os.path.exists(f"/tmp/.X{n}-lock")), None)
+    if number is None:
+        pytest.skip("no free X display number")
+    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update(DISPLAY=f":{number}", XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    try:
+        yield env
+    finally:
+        xvfb.terminate()
+        xvfb.wait(5)

@@ -4,8 +4,6 @@ freezes it; and the mood timeline as a real X window shows it."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -603,25 +601,8 @@ def test_the_history_is_fed_on_the_gui_thread_only(qtbot, settings, face_video):
     assert threads == {threading.main_thread().name}
 
 
-def free_display() -> int:
-    for n in range(90, 140):
-        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
-            return n
-    pytest.skip("no free X display number")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not (shutil.which("Xvfb") and shutil.which("xdotool")),
-                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool)")
-def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video, tmp_path):
-    number = free_display()
-    display = f":{number}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not os.path.exists(f"/tmp/.X11-unix/X{number}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-    env.update(DISPLAY=display, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video, tmp_path, x_display):
+    env = x_display
     shot = subprocess.Popen([sys.executable, str(ROOT / "tests" / "window_shot.py"), str(face_video), str(tmp_path),
                              "--span", "20"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -639,8 +620,6 @@ def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video
         watchdog.cancel()
         if shot.poll() is None:
             shot.kill()
-        xvfb.terminate()
-        xvfb.wait(5)
     image = QImage(done["screenshot"])
     assert not image.isNull()
     assert done["labels"] == ["happy"]
