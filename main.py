@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="window: print how long it took from launch to the first frame with a face, then quit")
 
     sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=ArgumentParser)
-    pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)")
+    pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)",
+                        description=PLAYLIST_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     from playlist.cli import add_arguments
 
     add_arguments(pl)
@@ -106,6 +107,18 @@ SERVE_DOC = f"""Serve the live mood over HTTP on this computer.
 Needs FastAPI and uvicorn: {SERVE_INSTALL} in the moodtunes folder.
 """
 
+
+PLAYLIST_DOC = """Make a Spotify playlist in your account for a mood, or for the mood of the face in a photo.
+
+Needs a Spotify app's client id, once: set SPOTIPY_CLIENT_ID=<client id> (or client_id under
+[spotify] in config.toml in your config folder). The README's "Spotify setup" gives the five
+steps (dashboard app, redirect URI, client id, User Management, Premium); without them the
+command prints them. Your browser opens Spotify's sign-in the first time.
+
+  moodtunes playlist --mood happy                 a playlist that matches the mood
+  moodtunes playlist --mood sad --strategy lift   start there, then lift it
+  moodtunes playlist --photo me.jpg --dry-run     the tracks for a photo's mood, nothing created
+"""
 
 CALIBRATE_DOC = """Teach moodtunes your neutral face.
 
@@ -172,7 +185,7 @@ def run_headless(args: argparse.Namespace) -> int:
     stats = LatencyStats()
     moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
-    source = open_source(source_from_args(args), loop=args.loop, warn=warn)
+    source = open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=args.resolution)
     stopped_by = None
     started = time.perf_counter()
 
@@ -245,7 +258,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     recognizer = recognizer_from_args(args)
     if recognizer.detector.note:
         warn(recognizer.detector.note)
-    with open_source(source_from_args(args), loop=args.loop, warn=warn) as source:
+    with open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=args.resolution) as source:
         if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
             calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
             calibration.save(path)
@@ -288,7 +301,8 @@ def run_serve(args: argparse.Namespace) -> int:
                              calibration_file=Path(args.calibration) if args.calibration else None)
     source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
-                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
+                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
+                                                                      resolution=args.resolution)))
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import html
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -132,6 +133,12 @@ def delete_calibration(path: Path) -> str:
 def sentence(note: str) -> str:
     """A note (the engine's start lowercase, without a full stop) as a sentence of a notice."""
     return note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")
+
+
+def linkified(text: str) -> str:
+    """``text`` as rich text, with every web address a link (the setup steps name Spotify's dashboard)."""
+    return re.sub(r"https?://[^\s<>\"]+[^\s<>\".,;:)]",
+                  lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', html.escape(text, quote=False))
 
 
 def make_playlist_on_first_use(*args: object, **kwargs: object) -> PlaylistResult:
@@ -787,7 +794,7 @@ class MainWindow(QMainWindow):
 
     def _playlist_failed(self, message: str, fallback_url: str) -> None:
         self.panel.show_sign_in(None)
-        text = html.escape(message)
+        text = linkified(message)
         if fallback_url:
             text += f'<br><br><a href="{html.escape(fallback_url)}">Search Spotify for this mood</a> meanwhile.'
         self.panel.show_playlist_text(text)

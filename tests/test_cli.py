@@ -112,3 +112,14 @@ def test_a_bad_argument_gets_one_line_without_the_usage_block(args, message, hel
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert result.stderr.strip().endswith(f"(see {help_command})")
+
+
+def test_help_names_the_keys_and_the_playlist_setup():
+    main_help = run("--help")
+    assert main_help.returncode == 0
+    for key in ("Ctrl+O", "  C  ", "  P  ", "Space"):
+        assert key in main_help.stdout, key
+    playlist_help = run("playlist", "--help")
+    assert playlist_help.returncode == 0
+    assert "SPOTIPY_CLIENT_ID" in playlist_help.stdout and '"Spotify setup"' in playlist_help.stdout
+    assert "Make a Spotify playlist" in playlist_help.stdout  # a description, not only the usage

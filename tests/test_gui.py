@@ -89,7 +89,11 @@ def test_p_without_credentials_shows_the_setup_steps(qtbot, settings, face_video
     wait_for_mood(qtbot, window)
     window.playlist_action.trigger()
     qtbot.waitUntil(lambda: "developer.spotify.com" in window.panel.playlist_label.text(), timeout=10000)
-    assert "open.spotify.com/search/" in window.panel.playlist_label.text()
+    text = window.panel.playlist_label.text()
+    assert "open.spotify.com/search/" in text
+    # Every step of the README's setup, and the dashboard as a link the user can click.
+    assert '<a href="https://developer.spotify.com/dashboard">' in text
+    assert "User Management" in text and "Premium" in text and "SPOTIPY_CLIENT_ID" in text
 
 
 def test_p_before_any_mood_asks_to_look_at_the_camera(qtbot, settings, face_video):

@@ -22,11 +22,14 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 TOKEN_FILENAME = "spotify_token.json"
 REQUEST_TIMEOUT_S = 10.0  # for every call, to the accounts service and to the Web API alike
 
+# The README's "Spotify setup" steps, all of them: a user who skips 4 or 5 gets a refusal from Spotify later.
 SETUP_STEPS = (
     "Spotify is not set up. 1) Open https://developer.spotify.com/dashboard and create an app "
     "(Web API). 2) Add the redirect URI {redirect} in its settings. 3) Copy its Client ID and "
     "run `export SPOTIPY_CLIENT_ID=<client id>` (or put client_id = \"...\" under [spotify] in "
-    "{config}). Then try again."
+    "{config}). 4) Under User Management, add the e-mail of your Spotify account (and of anyone else "
+    "who will use it). 5) The app's owner needs Spotify Premium. Then try again; the README's "
+    "\"Spotify setup\" says more."
 )
 
 
