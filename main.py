@@ -185,7 +185,7 @@ def run_headless(args: argparse.Namespace) -> int:
     stats = LatencyStats()
     moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
-    source = open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=args.resolution)
+    source = open_source(source_from_args(args), loop=args.loop, warn=warn)
     stopped_by = None
     started = time.perf_counter()
 
@@ -258,7 +258,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     recognizer = recognizer_from_args(args)
     if recognizer.detector.note:
         warn(recognizer.detector.note)
-    with open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=args.resolution) as source:
+    with open_source(source_from_args(args), loop=args.loop, warn=warn) as source:
         if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
             calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
             calibration.save(path)
@@ -301,8 +301,7 @@ def run_serve(args: argparse.Namespace) -> int:
                              calibration_file=Path(args.calibration) if args.calibration else None)
     source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
-                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
-                                                                      resolution=args.resolution)))
+                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
 
 
 def run_app(args: argparse.Namespace) -> int:
