@@ -295,13 +295,17 @@ def test_calibrate_needs_a_live_source():
         assert api.delete("/calibrate").json()["message"].startswith("No calibration was saved")
 
 
-def test_a_capture_that_is_not_a_resting_face_is_refused_and_saves_nothing(photo, tmp_path):
+@needs(FERPLUS_ZIP)
+def test_a_capture_that_is_not_a_resting_face_is_refused_and_saves_nothing(photo, tmp_path, decided_model):
+    def recognizer() -> EmotionRecognizer:  # a model that can be calibrated, so the capture itself is judged
+        return EmotionRecognizer(decided_model, device="cpu", detector="haar", backend="torch")
+
     wall = tmp_path / "wall.png"
     cv2.imwrite(str(wall), np.full((480, 640, 3), 120, np.uint8))
-    with client(create(wall)) as api:
+    with client(create(wall, recognizer=recognizer)) as api:
         assert_error(api.post("/calibrate"), 422, "No face found: sit in front of the camera")
         assert api.get("/health").json()["calibrated"] is False
-    with client(create(photo)) as api:
+    with client(create(photo, recognizer=recognizer)) as api:
         assert_error(api.post("/calibrate"), 422, "That looks like a smile, not a resting face")
     assert not saved_calibration_path().exists()
 
