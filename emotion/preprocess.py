@@ -71,13 +71,13 @@ def eye_angle(landmarks: np.ndarray) -> float:
 
 
 def crop_face(
-    gray: np.ndarray,
+    image: np.ndarray,
     box: Box,
     size: int,
     angle: float = 0.0,
     scale: float = CROP_SCALE,
 ) -> np.ndarray:
-    """Cut a ``size`` x ``size`` square around ``box``, rotated by ``angle`` degrees.
+    """Cut a gray ``size`` x ``size`` square around ``box`` from a gray, BGR or BGRA image, rotated by ``angle``.
 
     The square is centred on the box with side ``scale * max(w, h)``; parts outside the
     frame repeat the border pixels, as FER's own crops of faces near the edge do.
@@ -92,10 +92,12 @@ def crop_face(
     # edge, the replicated border below is the frame's own.
     reach = math.ceil(0.75 * side) + 2
     x0, y0 = max(0, int(centre[0]) - reach), max(0, int(centre[1]) - reach)
-    x1, y1 = min(gray.shape[1], int(centre[0]) + reach), min(gray.shape[0], int(centre[1]) + reach)
+    x1, y1 = min(image.shape[1], int(centre[0]) + reach), min(image.shape[0], int(centre[1]) + reach)
     if x0 < x1 and y0 < y1:
-        gray = gray[y0:y1, x0:x1]
+        image = image[y0:y1, x0:x1]
         centre = (centre[0] - x0, centre[1] - y0)
+    # Gray of the neighbourhood only: converting a whole 1920x1080 frame took 0.22 ms per frame.
+    gray = to_gray(image)
     # Shrink in one step (INTER_AREA) before the warp: warping a 200 px face straight to
     # 48 px with bilinear sampling aliases, and FER faces were resized with area averaging.
     shrink = min(1.0, 2.0 * size / side)

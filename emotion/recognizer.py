@@ -20,7 +20,7 @@ from emotion.classes import EMOTIONS
 from emotion.classifier import open_classifier
 from emotion.decision import DecisionRule
 from emotion.detection import Detection, FaceDetector, create_detector
-from emotion.preprocess import Box, crop_face, eye_angle, resize_faces, to_gray
+from emotion.preprocess import Box, check_image, crop_face, eye_angle, resize_faces
 
 if TYPE_CHECKING:
     from emotion.calibration import Calibration
@@ -144,9 +144,9 @@ class EmotionRecognizer:
 
     def crops(self, frame: np.ndarray, detections: Sequence[Detection]) -> list[np.ndarray]:
         """Model-ready gray face crops, levelled by the eye landmarks when there are any."""
-        gray = to_gray(frame)
+        check_image(frame)  # each crop turns gray on its own: the frame as a whole is never converted
         return [
-            crop_face(gray, d.box, self.input_size,
+            crop_face(frame, d.box, self.input_size,
                       angle=eye_angle(d.landmarks) if self.align and d.landmarks is not None else 0.0)
             for d in detections
         ]

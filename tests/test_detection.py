@@ -125,7 +125,7 @@ def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_b
     calls = {"whole": 0, "near": 0}
     whole, near = detector.detect, detector.detect_near
     detector.detect = lambda frame: calls.__setitem__("whole", calls["whole"] + 1) or whole(frame)
-    detector.detect_near = lambda frame, box: calls.__setitem__("near", calls["near"] + 1) or near(frame, box)
+    detector.detect_near = lambda frame, *rest: calls.__setitem__("near", calls["near"] + 1) or near(frame, *rest)
     finder = FaceFinder(detector, every_frames=24, every_seconds=10)  # 24 here: two whole-frame searches in 48
     moving = [face_scene(astronaut_bgr, dx=int(140 + 60 * np.sin(i / 5))) for i in range(48)]
     found = [finder.find(frame, i / 30) for i, frame in enumerate(moving)]
