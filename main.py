@@ -38,6 +38,7 @@ from emotion.cli import (
     error,
     frame_count,
     recognizer_from_args,
+    resolution_from_args,
     source_from_args,
     warn,
 )
@@ -185,7 +186,7 @@ def run_headless(args: argparse.Namespace) -> int:
     stats = LatencyStats()
     moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
-    source = open_source(source_from_args(args), loop=args.loop, warn=warn)
+    source = open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=resolution_from_args(args))
     stopped_by = None
     started = time.perf_counter()
 
@@ -258,7 +259,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     recognizer = recognizer_from_args(args)
     if recognizer.detector.note:
         warn(recognizer.detector.note)
-    with open_source(source_from_args(args), loop=args.loop, warn=warn) as source:
+    with open_source(source_from_args(args), loop=args.loop, warn=warn,
+                     resolution=resolution_from_args(args)) as source:
         if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
             calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
             calibration.save(path)
@@ -301,7 +303,8 @@ def run_serve(args: argparse.Namespace) -> int:
                              calibration_file=Path(args.calibration) if args.calibration else None)
     source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
-                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn)))
+                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
+                                                                      resolution=resolution_from_args(args))))
 
 
 def run_app(args: argparse.Namespace) -> int:

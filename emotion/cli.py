@@ -10,6 +10,7 @@ a model: the app sets OpenCV's process-wide settings first (``main.configure_pro
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -59,6 +60,21 @@ def camera_index(text: str) -> int:
     return value
 
 
+# What the app asks a camera for unless told otherwise (--resolution); see the README's "Speed and memory".
+DEFAULT_RESOLUTION = (640, 480)
+
+
+def resolution(text: str) -> tuple[int, int]:
+    """A camera resolution, WIDTHxHEIGHT: 1280x720."""
+    found = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, such as 1280x720; got {text!r}")
+    width, height = int(found[1]), int(found[2])
+    if not (64 <= width <= 7680 and 48 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"{width}x{height} is not a camera resolution: from 64x48 to 7680x4320")
+    return width, height
+
+
 def device_arg(text: str) -> str:
     try:
         return device_name(text)
@@ -74,6 +90,10 @@ def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -
     source.add_argument("--source", default=default,
                         help="video file, image file or folder of images instead of the camera")
     p.add_argument("--loop", action="store_true", default=default, help="replay --source from the start when it ends")
+    p.add_argument("--resolution", type=resolution, metavar="WxH", default=default,
+                   help="what to ask the camera for, e.g. 1280x720 (default: the one chosen last in the window, else "
+                        "{}x{}); a camera that gives another is used as it is, with a warning; files keep their own "
+                        "size".format(*DEFAULT_RESOLUTION))
 
 
 def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -106,6 +126,11 @@ def source_from_args(args: argparse.Namespace) -> str | int:
     if getattr(args, "source", None) is not None:
         return args.source
     return getattr(args, "camera", None) or 0
+
+
+def resolution_from_args(args: argparse.Namespace) -> tuple[int, int]:
+    """What the camera is asked for: --resolution, else DEFAULT_RESOLUTION."""
+    return getattr(args, "resolution", None) or DEFAULT_RESOLUTION
 
 
 def calibration_from_args(args: argparse.Namespace) -> Calibration | None:

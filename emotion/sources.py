@@ -347,11 +347,17 @@ class CameraSource(FrameSource):
         retry_interval: float = 1.0,
         close_timeout: float = 0.5,
         capture_factory: Callable[[], cv2.VideoCapture] | None = None,
+        resolution: tuple[int, int] | None = None,
+        warn: Warn | None = None,
     ) -> None:
+        """``resolution``: the (width, height) to ask the camera for (None: its own default). A camera
+        that gives another keeps it (``size`` says which), and ``warn`` hears of it in one line."""
         if index < 0:  # checked here, in Python: cv2.VideoCapture(-1) crashes the process
             raise SourceError(f"There is no camera {index}: cameras are numbered 0, 1, 2, ...")
         self.name = f"camera {index}"
         self.index = index
+        self.resolution = resolution
+        self.size: tuple[int, int] | None = None  # (width, height) of the frames it gives
         self.reconnect_timeout = reconnect_timeout
         self.retry_interval = retry_interval
         self.close_timeout = close_timeout
@@ -374,6 +380,10 @@ class CameraSource(FrameSource):
                     f"Cannot open camera {index} ({reason}). Check that it is connected and not used by "
                     "another app, pick another with --camera N, or use --source FILE."
                 )
+            self.size = (self._frame.shape[1], self._frame.shape[0])
+        if resolution is not None and self.size != tuple(resolution) and warn is not None:
+            warn(f"camera {index} gives {self.size[0]}x{self.size[1]}, not the {resolution[0]}x{resolution[1]} asked "
+                 "for; using that")
 
     def _run(self) -> None:
         cap = None
@@ -389,6 +399,9 @@ class CameraSource(FrameSource):
                             return
                         self._stop.wait(self.retry_interval)
                         continue
+                    if self.resolution is not None:  # a request: the driver picks its nearest mode
+                        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.resolution[0])
+                        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.resolution[1])
                 ok, frame = cap.read()
                 if ok and frame is not None and frame.size:
                     last_frame_time = time.monotonic()
@@ -440,14 +453,16 @@ class CameraSource(FrameSource):
             self._thread.join(timeout=self.close_timeout)
 
 
-def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None = None) -> FrameSource:
+def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None = None,
+                resolution: tuple[int, int] | None = None) -> FrameSource:
     """A camera index (0, "1"), a video file, an image file or a folder of images.
 
     ``warn`` receives one line for each thing worth telling that does not stop the run (a
-    skipped photo, a truncated video, a huge photo read at reduced size).
+    skipped photo, a truncated video, a huge photo read at reduced size, a camera that does not
+    give the ``resolution`` asked for). Files keep their own size: ``resolution`` is for cameras.
     """
     if isinstance(source, int) or (isinstance(source, str) and re.fullmatch(r"-?\d+", source)):
-        return CameraSource(int(source))
+        return CameraSource(int(source), resolution=resolution, warn=warn)
     path = Path(source)
     if not path.exists():
         raise SourceError(f"Source not found: {path}. Pass a video, an image, a folder of images or a camera index.")
