@@ -229,7 +229,7 @@ def test_one_epoch_lowers_the_loss(fer_csv, tmp_path, recipe):
 
 def test_sam_climbs_rho_along_the_gradient_and_comes_back_exactly():
     from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
-    from training.train import batchnorm_stats_frozen, climb_back, climb_to_sharpest
+    from training.sam import batchnorm_stats_frozen, climb_back, climb_to_sharpest
 
     torch.manual_seed(0)
     model = CustomDeepEmotionNet(EmotionNetConfig(widths=(4, 4, 8, 8, 8), depths=(1,) * 5)).train()

@@ -1,5 +1,8 @@
-"""Training and evaluation of the emotion model: python -m training.train, .evaluate, .evaluate_pipeline,
-.robustness, .export and .pack (each with --help).
+"""Training and evaluation of the emotion model: python -m training.train, .decide, .evaluate,
+.evaluate_pipeline, .evaluate_photos, .robustness, .export and .pack (each with --help).
+
+The trainer's parts live beside it: augment (what the network sees), sam, teachers, balance
+(the decision rule chosen on validation), provenance (what a checkpoint records), metrics.
 
 They need the training extras: pip install 'moodtunes[train]'.
 """

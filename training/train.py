@@ -28,11 +28,10 @@ import csv
 import math
 import os
 import shlex
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,8 +43,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from torchvision.transforms import v2
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from emotion.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -53,18 +51,19 @@ from emotion.classes import NUM_CLASSES
 from emotion.decision import DecisionRule, class_prior
 from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
-from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, fuse_batchnorm
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
+from training.augment import AugmentedFaces, build_augmentation, mix_batch
 from training.balance import SELECTIONS, DecisionChoice, choose_tau, confusions_by_tau
 from training.cli import script_parser
-from training.corruptions import corrupt_random
 from training.datasets import DATA_HELP, DATASETS, FaceData, load_dataset, resize_images
 from training.metrics import PlotUnavailable, plot_training_curves
+from training.provenance import git_commit, portable_args, portable_path
+from training.sam import batchnorm_stats_frozen, climb_back, climb_to_sharpest
+from training.teachers import Teachers
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
               "val_balanced_acc", "tau", "seconds")  # val_*: at the epoch's chosen tau
-# Arguments that name files: stored relative (or by name) in shipped metadata, see portable_path.
-PATH_ARGS = ("data", "out", "resume", "teacher", "init")
 # The EmotionNetConfig fields the command line sets (the others keep their defaults).
 ARCHITECTURE_ARGS = ("widths", "depths", "dropout", "input_size")
 # What a resumed run takes from today's command line rather than from its checkpoint: the machine and how long.
@@ -154,44 +153,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class AugmentedFaces(Dataset):
-    """uint8 faces (1, H, W) through per-sample augmentation: (view, student's view, target).
-
-    The view is what teachers see; the student's view is the same picture, damaged by one
-    webcam corruption with probability ``corrupt``.
-    """
-
-    def __init__(self, images: np.ndarray, targets: torch.Tensor, augment: v2.Transform, corrupt: float) -> None:
-        self.images = torch.from_numpy(images).unsqueeze(1)
-        self.targets = targets
-        self.augment = augment
-        self.corrupt = corrupt
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        view = self.augment(self.images[i])
-        student_view = view
-        if self.corrupt > 0 and torch.rand(()) < self.corrupt:
-            # Seeded from torch's generator, which DataLoader seeds per worker and train() per epoch.
-            rng = np.random.default_rng(int(torch.randint(2**62, ())))
-            student_view = torch.from_numpy(corrupt_random(view[0].numpy(), rng)).unsqueeze(0)
-        return view, student_view, self.targets[i]
-
-
-def build_augmentation(args: argparse.Namespace) -> v2.Transform:
-    # One RandomAffine does rotation, shift and zoom in a single resampling (half the cost
-    # of a RandomResizedCrop followed by a rotation, and no double blur).
-    return v2.Compose([
-        v2.RandomHorizontalFlip(),
-        v2.RandomAffine(degrees=args.rotate, translate=(args.shift, args.shift),
-                        scale=(1 - args.scale, 1 + args.scale)),
-        v2.ColorJitter(brightness=args.jitter, contrast=args.jitter),
-        v2.RandomErasing(p=args.erase, scale=(0.02, 0.15), value=0),
-    ])
-
-
 def training_targets(data: FaceData, args: argparse.Namespace) -> tuple[FaceData, torch.Tensor]:
     """Faces to train on and their targets as distributions: vote shares, or one-hot labels."""
     if args.soft_targets:
@@ -214,139 +175,6 @@ def learning_rate(epoch: float, args: argparse.Namespace) -> float:
         return args.lr * (epoch + 1e-3) / args.warmup_epochs
     progress = (epoch - args.warmup_epochs) / max(args.epochs - args.warmup_epochs, 1)
     return 0.5 * args.lr * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def mix_batch(views: list[torch.Tensor], targets: torch.Tensor, args: argparse.Namespace
-              ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Mixup or CutMix, the same pairs and proportions for every view; targets mix likewise."""
-    if args.mixup <= 0 and args.cutmix <= 0:
-        return views, targets
-    use_cutmix = args.cutmix > 0 and (args.mixup <= 0 or torch.rand(()) < 0.5)
-    alpha = args.cutmix if use_cutmix else args.mixup
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    perm = torch.randperm(len(targets))
-    if use_cutmix:
-        h, w = views[0].shape[-2:]
-        cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
-        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
-        x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
-        mixed = []
-        for v in views:
-            v = v.clone()
-            v[..., y0:y1, x0:x1] = v[perm][..., y0:y1, x0:x1]
-            mixed.append(v)
-        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)  # the share actually kept
-    else:
-        mixed = [lam * v + (1 - lam) * v[perm] for v in views]
-    return mixed, lam * targets + (1 - lam) * targets[perm]
-
-
-@torch.no_grad()
-def climb_to_sharpest(model: torch.nn.Module, rho: float) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
-    """SAM's first half (Foret et al. 2021): move the weights ``rho`` along their gradient, towards the
-    highest loss nearby. Returns each moved parameter with its original value, for :func:`climb_back`.
-
-    The direction is the gradient's, so a GradScaler's scale does not change it; a gradient that
-    overflowed (GradScaler then skips the step anyway) moves nothing.
-    """
-    params = [p for p in model.parameters() if p.grad is not None]
-    if not params:
-        return []
-    # By hand: torch.nn.utils.get_total_norm arrived in torch 2.6, and the project supports 2.5.
-    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
-    if not math.isfinite(norm) or norm == 0:
-        return []
-    moved = []
-    for p in params:
-        moved.append((p, p.detach().clone()))
-        p.add_(p.grad, alpha=rho / norm)
-    return moved
-
-
-@torch.no_grad()
-def climb_back(moved: list[tuple[torch.nn.Parameter, torch.Tensor]]) -> None:
-    """Restore the weights :func:`climb_to_sharpest` moved, exactly (adding and subtracting would round)."""
-    for p, original in moved:
-        p.copy_(original)
-
-
-@contextmanager
-def batchnorm_stats_frozen(model: torch.nn.Module) -> Iterator[None]:
-    """BatchNorm layers normalise as in training but keep their running statistics: SAM's second
-    forward pass runs on perturbed weights, whose activations are not the network's own."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in layers]
-    for m in layers:
-        m.momentum = 0.0  # running = (1 - momentum) * running + momentum * batch: unchanged
-    try:
-        yield
-    finally:
-        for m, momentum in zip(layers, momenta, strict=True):
-            m.momentum = momentum
-
-
-class Teachers:
-    """An ensemble of checkpoints run for their averaged, temperature-softened probabilities."""
-
-    def __init__(self, paths: list[str], device: torch.device, input_size: int, amp_dtype: torch.dtype | None):
-        self.models, self.norms = [], []
-        for path in paths:
-            ckpt = load_checkpoint(path)
-            if ckpt.input_size != input_size:
-                raise MoodtunesError(f"Teacher {path} takes {ckpt.input_size} px faces, the student {input_size} px; "
-                                     "train the student with --input-size to match.")
-            model = fuse_batchnorm(ckpt.model).to(device).to(memory_format=torch.channels_last)
-            self.models.append(model)
-            self.norms.append((ckpt.mean, ckpt.std))
-        self.device, self.amp_dtype = device, amp_dtype
-
-    @torch.no_grad()  # not inference_mode: the result enters the student's loss, which autograd tracks
-    def probabilities(self, views: torch.Tensor, temperature: float) -> torch.Tensor:
-        """Averaged probabilities for uint8 (or mixed float 0..255) faces (N, 1, H, W)."""
-        total = 0
-        for model, (mean, std) in zip(self.models, self.norms, strict=True):
-            x = normalize(views, mean, std).to(self.device).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
-                logits = model(x).float()
-            total = total + (logits / temperature).softmax(1)
-        return total / len(self.models)
-
-
-def portable_path(path: str) -> str:
-    """``path`` as stored in shipped metadata: as given, or relative to the working folder, or its name.
-
-    Absolute paths would publish the layout of the machine that trained the model.
-    """
-    if not os.path.isabs(path):
-        return path
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return Path(path).name
-
-
-def portable_args(args: argparse.Namespace) -> dict:
-    out = dict(vars(args))
-    for key in PATH_ARGS:
-        value = out.get(key)
-        if isinstance(value, list):
-            out[key] = [portable_path(v) for v in value]
-        elif value:
-            out[key] = portable_path(value)
-    return out
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def autocast_dtype(device: torch.device, mode: str) -> torch.dtype | None:
