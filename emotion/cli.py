@@ -91,9 +91,8 @@ def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -
                         help="video file, image file or folder of images instead of the camera")
     p.add_argument("--loop", action="store_true", default=default, help="replay --source from the start when it ends")
     p.add_argument("--resolution", type=resolution, metavar="WxH", default=default,
-                   help="what to ask the camera for, e.g. 1280x720 (default: the one chosen last in the window, else "
-                        "{}x{}); a camera that gives another is used as it is, with a warning; files keep their own "
-                        "size".format(*DEFAULT_RESOLUTION))
+                   help="what to ask the camera for, e.g. 1280x720 (default {}x{}); a camera that gives another is "
+                        "used as it is, with a warning; files keep their own size".format(*DEFAULT_RESOLUTION))
 
 
 def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
