@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     options = Options(source=args.source, camera=args.camera, loop=args.loop, checkpoint=args.checkpoint,
                       device=args.device, backend=args.backend, detector=args.detector, face_model=args.face_model,
                       first_face_report=args.first_face_report, calibration=args.calibration,
-                      no_calibration=args.no_calibration)
+                      no_calibration=args.no_calibration, resolution=args.resolution)
     window = MainWindow(options, QSettings())
     window.show()
     window.start()

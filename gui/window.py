@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, saved_calibration_path
-from emotion.cli import recognizer_from_args, warn
+from emotion.cli import DEFAULT_RESOLUTION, recognizer_from_args, warn
+from emotion.cli import resolution as parse_resolution
 from emotion.history import SPAN_S, MoodHistory
 from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from playlist.make import PlaylistResult
 
 CAMERA_CHOICES = range(4)
+# What the Video menu offers a camera: the default, 720p for a group across a room (more pixels per
+# face; the README's "Speed and memory" has the measurements), and 1080p.
+RESOLUTION_CHOICES = (DEFAULT_RESOLUTION, (1280, 720), (1920, 1080))
 OPEN_FILTER = ("Photos and videos (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.mp4 *.avi *.mkv *.mov *.webm);;"
                "All files (*)")
 # The window's own ways to a picture, where the command line would name --camera N / --source FILE.
@@ -66,14 +70,15 @@ class Options:
     calibration: str | None = None  # --calibration FILE: used, and where C saves; else the config folder's
     no_calibration: bool = False  # --no-calibration: start without the saved one (C still makes one)
     timeline_span_s: float = SPAN_S  # how far back the mood timeline reaches
+    resolution: tuple[int, int] | None = None  # --resolution WxH; None: the one chosen last time, else the default
 
 
 class WindowCamera(CameraSource):
     """A camera whose problems name the window's menus instead of the command line's --camera N."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, resolution: tuple[int, int], warn: Warn) -> None:
         try:
-            super().__init__(index)
+            super().__init__(index, resolution=resolution, warn=warn)
         except SourceError as exc:
             raise SourceError(f"Cannot open camera {index}: check that it is connected and not used by another "
                               f"app. {OTHER_SOURCE}") from exc
@@ -218,6 +223,14 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked, i=index: self.choose_camera(i))
             self.camera_group.addAction(action)
             self.camera_actions[index] = action
+        self.resolution_group = QActionGroup(self)
+        self.resolution_actions = {}
+        for size in RESOLUTION_CHOICES:
+            action = QAction(f"{size[0]}×{size[1]}" + (" (default)" if size == DEFAULT_RESOLUTION else ""), self,
+                             checkable=True)
+            action.triggered.connect(lambda _checked, s=size: self.choose_resolution(s))
+            self.resolution_group.addAction(action)
+            self.resolution_actions[size] = action
 
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
@@ -235,6 +248,7 @@ class MainWindow(QMainWindow):
         video_menu.addAction(self.reset_calibration_action)
         video_menu.addSeparator()
         video_menu.addActions(self.camera_group.actions())
+        video_menu.addMenu("Camera &resolution").addActions(self.resolution_group.actions())
         view_menu = menus.addMenu("V&iew")
         view_menu.addAction(self.summary_action)
         toolbar = self.addToolBar("Main")
@@ -268,22 +282,32 @@ class MainWindow(QMainWindow):
         action = self.camera_actions.get(self.options.camera)
         if action is not None and self.options.source is None:
             action.setChecked(True)
+        if self.options.resolution is None:  # --resolution on the command line wins over the remembered one
+            try:
+                self.options.resolution = parse_resolution(str(self.settings.value("video/resolution", "")))
+            except argparse.ArgumentTypeError:  # none saved yet, or a hand-edited value
+                self.options.resolution = DEFAULT_RESOLUTION
+        chosen = self.resolution_actions.get(tuple(self.options.resolution))
+        if chosen is not None:
+            chosen.setChecked(True)
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("playlist/strategy", self.strategy)
         if self.options.source is None:
             self.settings.setValue("video/camera", self.options.camera)
+        self.settings.setValue("video/resolution", "{}x{}".format(*self.options.resolution))
         self.settings.sync()
 
     # --- the engine ---------------------------------------------------------------------
     def start(self) -> None:
         """Start capture and inference (model loading happens on the worker thread too)."""
         self.view.setFocus()
-        source, camera, loop = self.options.source, self.options.camera, self.options.loop
+        options = self.options
+        source, camera, loop, size = options.source, options.camera, options.loop, options.resolution
 
         def open_for_window(warn: Warn) -> FrameSource:  # on the analysis thread
-            return WindowCamera(camera) if source is None else open_source(source, loop=loop, warn=warn)
+            return WindowCamera(camera, size, warn) if source is None else open_source(source, loop=loop, warn=warn)
 
         self.worker = AnalysisWorker(self._make_source or open_for_window,
                                      lambda: EmotionPipeline(self._make_recognizer()))
@@ -384,6 +408,14 @@ class MainWindow(QMainWindow):
             return
         self.options.camera, self.options.source = index, None
         self._restart(f"Opening camera {index}...")
+
+    def choose_resolution(self, size: tuple[int, int]) -> None:
+        """Ask the camera for ``size`` from now on (a camera that cannot give it says what it gives instead)."""
+        if tuple(self.options.resolution) == size:
+            return
+        self.options.resolution = size
+        if self.options.source is None and self.worker is not None:
+            self._restart(f"Opening camera {self.options.camera} at {size[0]}×{size[1]}...")
 
     def ask_for_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open photo or video", "", OPEN_FILTER)

@@ -628,3 +628,20 @@ def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video
     assert not image.isNull()
     assert done["labels"] == ["happy"]
     check_timeline(image, QRect(*done["strip"]), 20.0, done["mood_from_s"], done["mood_to_s"], done["pressed_s"])
+
+
+def test_the_camera_resolution_is_a_menu_choice_that_is_remembered(qtbot, settings, face_video, tmp_path):
+    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    qtbot.addWidget(window)
+    offered = {action.text(): action for action in window.resolution_group.actions()}
+    assert list(offered) == ["640×480 (default)", "1280×720", "1920×1080"]
+    assert offered["640×480 (default)"].isChecked()
+    offered["1280×720"].trigger()  # a file is playing: remembered for the camera, nothing restarts
+    assert window.options.resolution == (1280, 720) and window.worker is None
+    window.close()
+    again = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    qtbot.addWidget(again)
+    assert again.options.resolution == (1280, 720) and again.resolution_actions[(1280, 720)].isChecked()
+    given = MainWindow(Options(source=str(face_video), detector="haar", resolution=(1920, 1080)), settings)
+    qtbot.addWidget(given)
+    assert given.resolution_actions[(1920, 1080)].isChecked()  # --resolution wins over the remembered one
