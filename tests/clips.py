@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,16 +41,24 @@ def face_scene(face_bgr: np.ndarray, dx: int = 60, size=(640, 480), face_side: i
     return canvas
 
 
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float = 30) -> Path:
+    """An MJPG clip of ``frames`` (BGR, all of the first one's size)."""
+    writer = None
+    for frame in frames:
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (frame.shape[1], frame.shape[0]))
+        writer.write(frame)
+    if writer is not None:
+        writer.release()
+    return path
+
+
 def write_face_clip(path: Path, frames: int = 300, fps: float = 30, size: tuple[int, int] = (640, 480)) -> Path:
     """An MJPG clip of the astronaut drifting left and right; one face in every frame."""
     portrait = astronaut()
     scale = size[0] / 640
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    for i in range(frames):
-        dx = int(scale * (140 + 80 * np.sin(i / 5)))
-        writer.write(face_scene(portrait, dx=dx, size=size, face_side=int(360 * scale)))
-    writer.release()
-    return path
+    return write_clip(path, (face_scene(portrait, dx=int(scale * (140 + 80 * np.sin(i / 5))), size=size,
+                                        face_side=int(360 * scale)) for i in range(frames)), fps)
 
 
 @dataclass(frozen=True)
@@ -160,11 +169,7 @@ def write_group_clip(path: Path, size: tuple[int, int] = (1920, 1080), faces: in
                      fps: float = 30) -> Path:
     """An MJPG clip of ``faces`` real faces moving in a ``size`` frame (see :class:`GroupScene`)."""
     scene, portraits = GroupScene(size, faces), real_portraits()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    for i in range(frames):
-        writer.write(scene.frame(i, portraits))
-    writer.release()
-    return path
+    return write_clip(path, (scene.frame(i, portraits) for i in range(frames)), fps)
 
 
 def frame_size(text: str) -> tuple[int, int]:

@@ -8,10 +8,9 @@ import stat
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
-from clips import face_scene
+from clips import face_scene, write_clip
 from conftest import ROOT
 
 from emotion.calibration import Calibration, CalibrationCapture, CalibrationError
@@ -187,11 +186,7 @@ def test_recognizer_calibrate_refuses_a_smile_and_keeps_nothing(astronaut_bgr):
 
 
 def test_calibrate_command_refuses_a_clip_without_a_face_and_writes_nothing(tmp_path, decided_checkpoint):
-    clip = tmp_path / "empty.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
-    for _ in range(60):
-        writer.write(np.full((240, 320, 3), 120, np.uint8))
-    writer.release()
+    clip = write_clip(tmp_path / "empty.avi", [np.full((240, 320, 3), 120, np.uint8)] * 60, fps=15)
     out = tmp_path / "me.json"
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "calibrate", "--source", str(clip),
                              "--detector", "haar", "--checkpoint", str(decided_checkpoint), "--out", str(out)],

@@ -13,7 +13,7 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-from clips import face_scene
+from clips import face_scene, write_clip
 from conftest import FERPLUS_ZIP, ROOT, SHIPPED_CHECKPOINT, needs
 from fake_spotify import consent_in_browser
 from PySide6.QtCore import QElapsedTimer, QRect, QSettings, Qt, QTimer
@@ -389,14 +389,9 @@ NEUTRAL_FACE = "FER2013Valid/fer0028645.png"  # all 10 FER+ annotators called it
 @pytest.fixture(scope="module")
 def no_face_video(tmp_path_factory):
     """A 2 s clip of a textured wall: something to look at, nobody in it."""
-    path = tmp_path_factory.mktemp("wall") / "wall.avi"
     rng = np.random.default_rng(0)
     wall = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
-    for _ in range(30):
-        writer.write(wall)
-    writer.release()
-    return path
+    return write_clip(tmp_path_factory.mktemp("wall") / "wall.avi", [wall] * 30, fps=15)
 
 
 @pytest.fixture(scope="module")
@@ -404,13 +399,8 @@ def neutral_video(tmp_path_factory):
     """A 2 s clip of a real, relaxed face (a FER+ validation face, 48 px, shown at 300 px), held still."""
     with zipfile.ZipFile(FERPLUS_ZIP) as archive:
         face = cv2.imdecode(np.frombuffer(archive.read(NEUTRAL_FACE), np.uint8), cv2.IMREAD_COLOR)
-    path = tmp_path_factory.mktemp("neutral") / "neutral.avi"
     frame = face_scene(face, dx=140, face_side=300)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
-    for _ in range(30):
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_clip(tmp_path_factory.mktemp("neutral") / "neutral.avi", [frame] * 30, fps=15)
 
 
 @pytest.fixture(scope="module")
