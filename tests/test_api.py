@@ -168,6 +168,18 @@ def test_health_emotions_mood_and_analyze(photo):
         assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-3)
 
 
+def test_analyze_reports_a_huge_photo_in_its_own_pixels(astronaut_bgr):
+    scene = face_scene(astronaut_bgr)
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(scene, (9000, 6750)), [cv2.IMWRITE_JPEG_QUALITY, 70])  # 61 MP
+    with client(create(None)) as api:
+        small = api.post("/analyze", content=cv2.imencode(".png", scene)[1].tobytes()).json()
+        big = api.post("/analyze", content=jpeg.tobytes()).json()
+    # Decoded at half size to bound memory, but reported in the upload's own 9000 x 6750 pixels.
+    assert (big["width"], big["height"]) == (9000, 6750) and "read at 1/2" in big["notes"][0]
+    expected = [v * 9000 / 640 for v in small["faces"][0]["box"]]
+    assert big["faces"][0]["box"] == pytest.approx(expected, rel=0.05, abs=40)
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that says width x height: the header is all a size check reads."""
     def chunk(kind: bytes, data: bytes) -> bytes:
