@@ -10,7 +10,17 @@ import html
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QResizeEvent
-from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from emotion.classes import EMOTIONS, STYLES
 from gui.workers import ViewFrame
@@ -143,6 +153,7 @@ class MoodPanel(QWidget):
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setFormat("%p%")
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)  # some styles put the figure in the corner, on the border
             bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
             grid.addWidget(QLabel(name), row, 0)
             grid.addWidget(bar, row, 1)
@@ -170,8 +181,21 @@ class MoodPanel(QWidget):
         self.playlist_label.setOpenExternalLinks(True)
         self.playlist_label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.playlist_label.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # P, Q and Space must reach the window
+        self.playlist_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # What P says can be long (Spotify's five setup steps): it scrolls rather than being cut off
+        # below the window's edge, with its links last.
+        playlist_area = QWidget()
+        playlist_layout = QVBoxLayout(playlist_area)
+        playlist_layout.setContentsMargins(0, 0, 0, 0)
+        playlist_layout.addWidget(self.playlist_label)
+        self.playlist_scroll = QScrollArea()
+        self.playlist_scroll.setWidget(playlist_area)
+        self.playlist_scroll.setWidgetResizable(True)
+        self.playlist_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.playlist_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.playlist_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout.addSpacing(12)
-        layout.addWidget(self.playlist_label)
+        layout.addWidget(self.playlist_scroll, 1)
 
         # While Spotify's sign-in waits: its link (for when no browser opened) and a way out.
         self.sign_in_box = QWidget()
@@ -189,8 +213,8 @@ class MoodPanel(QWidget):
         box.addWidget(self.sign_in_link)
         box.addWidget(self.cancel_button)
         self.sign_in_box.hide()
-        layout.addWidget(self.sign_in_box)
-        layout.addStretch(1)
+        playlist_layout.addWidget(self.sign_in_box)
+        playlist_layout.addStretch(1)
 
     def show_analysis(self, frame: ViewFrame, no_face_text: str) -> None:
         analysis = frame.analysis

@@ -122,9 +122,11 @@ def sentence(note: str) -> str:
 
 
 def linkified(text: str) -> str:
-    """``text`` as rich text, with every web address a link (the setup steps name Spotify's dashboard)."""
-    return re.sub(r"https?://[^\s<>\"]+[^\s<>\".,;:)]",
-                  lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', html.escape(text, quote=False))
+    """``text`` as rich text: each numbered step ("1) ...") on a line of its own, and every https address a
+    link (the setup steps name Spotify's dashboard; the http://127.0.0.1 redirect address is no page to open)."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"https://[^\s<>\"]+[^\s<>\".,;:)]", lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', text)
+    return re.sub(r" (\d\)) ", r"<br>\1 ", text)
 
 
 def make_playlist_on_first_use(*args: object, **kwargs: object) -> PlaylistResult:

@@ -94,6 +94,12 @@ def test_p_without_credentials_shows_the_setup_steps(qtbot, settings, face_video
     # Every step of the README's setup, and the dashboard as a link the user can click.
     assert '<a href="https://developer.spotify.com/dashboard">' in text
     assert "User Management" in text and "Premium" in text and "SPOTIPY_CLIENT_ID" in text
+    assert "<br>5) " in text  # one step a line
+    # At the window's default size the whole text can be reached: it fits, or its area scrolls.
+    scroll, label = window.panel.playlist_scroll, window.panel.playlist_label
+    qtbot.waitUntil(lambda: label.height() > 0)
+    assert label.height() <= scroll.viewport().height() or scroll.verticalScrollBar().isVisible()
+    assert scroll.verticalScrollBar().maximum() >= label.height() - scroll.viewport().height()
 
 
 def test_p_before_any_mood_asks_to_look_at_the_camera(qtbot, settings, face_video):
