@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="teach moodtunes your neutral face: hold a relaxed face for 3 s",
                          description=CALIBRATE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(cal, default=argparse.SUPPRESS)
-    add_engine_options(cal, default=argparse.SUPPRESS)
+    add_engine_options(cal, default=argparse.SUPPRESS, calibration=False)  # it makes one, and measures the raw face
     cal.add_argument("--seconds", type=float, default=3.0, help="how long to capture (default 3)")
     cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
     cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
@@ -213,6 +213,8 @@ def run_headless(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         source.close()
+    if frames:  # the last frame's mood holds for one frame too: a single photo has a mood for its second
+        moods.add(analysis.timestamp + 1 / source.fps, None)
     elapsed = time.perf_counter() - started
     summary = {
         "summary": True,
@@ -257,6 +259,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         return 0
     args.no_calibration = True  # measure the raw face, not one shifted by an older calibration
     recognizer = recognizer_from_args(args)
+    if not recognizer.can_calibrate:  # before anyone holds still for nothing
+        raise MoodtunesError(recognizer.cannot_calibrate_reason + ".")
     if recognizer.detector.note:
         warn(recognizer.detector.note)
     with open_source(source_from_args(args), loop=args.loop, warn=warn,
@@ -293,15 +297,17 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
                              f"{SERVE_INSTALL} in the moodtunes folder.") from exc
-    from emotion.sources import open_source
+    from emotion.sources import existing_file, is_camera, open_source
 
+    source = source_from_args(args)
+    if not args.no_source and not is_camera(source):
+        existing_file(source)  # a mistyped file is an error now, not a server whose only source failed
     if args.host not in LOOPBACK_NAMES and not args.token:
         raise MoodtunesError(f"Listening on {args.host} lets other computers in: give a --token (or set "
                              "MOODTUNES_API_TOKEN) that every request must carry.")
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners,
                              calibration_file=Path(args.calibration) if args.calibration else None)
-    source = source_from_args(args)
     return serve(settings, lambda: recognizer_from_args(args),
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
                                                                       resolution=resolution_from_args(args))))

@@ -95,8 +95,9 @@ def add_source_options(p: argparse.ArgumentParser, default: str | None = None) -
                         "used as it is, with a warning; files keep their own size".format(*DEFAULT_RESOLUTION))
 
 
-def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    """The model, detector and calibration options; subcommands pass argparse.SUPPRESS (see above)."""
+def add_engine_options(p: argparse.ArgumentParser, default: str | None = None, calibration: bool = True) -> None:
+    """The model, detector and (with ``calibration``) calibration options; subcommands pass argparse.SUPPRESS
+    (see above)."""
     from emotion.classifier import BACKENDS  # here, not at the top: they load OpenCV (see the module's docstring)
     from emotion.detection import DETECTORS
 
@@ -106,18 +107,21 @@ def add_engine_options(p: argparse.ArgumentParser, default: str | None = None) -
     p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by OpenCV) or .pt (run by "
                                                           "torch); default: the shipped FER+ model")
     p.add_argument("--device", default=given("auto"), type=device_arg,
-                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--backend", choices=BACKENDS, default=given("auto"),
-                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU")
+                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU "
+                        "(default: auto)")
     p.add_argument("--detector", choices=DETECTORS, default=given("auto"),
-                   help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable")
+                   help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable (default: auto)")
     p.add_argument("--face-model", default=default, help="YuNet .onnx file to use instead of the shipped one")
-    calibration = p.add_mutually_exclusive_group()
-    calibration.add_argument("--calibration", default=default, metavar="FILE",
-                             help="your neutral face, from `moodtunes calibrate` (default: the one saved in the "
-                                  "config folder, if any)")
-    calibration.add_argument("--no-calibration", action="store_true", default=default,
-                             help="ignore any saved calibration")
+    if not calibration:
+        return
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--calibration", default=default, metavar="FILE",
+                        help="your neutral face, from `moodtunes calibrate` (default: the one saved in the "
+                             "config folder, if any)")
+    choice.add_argument("--no-calibration", action="store_true", default=default,
+                        help="ignore any saved calibration")
 
 
 def source_from_args(args: argparse.Namespace) -> str | int:

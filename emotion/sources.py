@@ -304,7 +304,7 @@ class ImageListSource(FrameSource):
         except SourceError as exc:
             self._bad.add(i)
             self.skipped += 1
-            self._warn(f"skipped {exc}")
+            self._warn(f"skipped a file: {exc}")
             return None
 
     def read(self) -> Frame | None:
@@ -453,6 +453,19 @@ class CameraSource(FrameSource):
             self._thread.join(timeout=self.close_timeout)
 
 
+def is_camera(source: str | int | Path) -> bool:
+    """A camera index (0, "1"; negative ones too, which CameraSource refuses) rather than a path."""
+    return isinstance(source, int) or (isinstance(source, str) and re.fullmatch(r"-?\d+", source) is not None)
+
+
+def existing_file(source: str | Path) -> Path:
+    """``source`` as a path that exists (a file or a folder), or a one-line SourceError."""
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"Source not found: {path}. Pass a video, an image, a folder of images or a camera index.")
+    return path
+
+
 def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None = None,
                 resolution: tuple[int, int] | None = None) -> FrameSource:
     """A camera index (0, "1"), a video file, an image file or a folder of images.
@@ -461,11 +474,9 @@ def open_source(source: str | int | Path, loop: bool = False, warn: Warn | None 
     skipped photo, a truncated video, a huge photo read at reduced size, a camera that does not
     give the ``resolution`` asked for). Files keep their own size: ``resolution`` is for cameras.
     """
-    if isinstance(source, int) or (isinstance(source, str) and re.fullmatch(r"-?\d+", source)):
+    if is_camera(source):
         return CameraSource(int(source), resolution=resolution, warn=warn)
-    path = Path(source)
-    if not path.exists():
-        raise SourceError(f"Source not found: {path}. Pass a video, an image, a folder of images or a camera index.")
+    path = existing_file(source)
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
         return ImageListSource(images, str(path), loop=loop, warn=warn)

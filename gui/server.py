@@ -611,7 +611,8 @@ def serve(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecogniz
     listening = listen(settings)
     app = create_app(settings, make_recognizer, open_source)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"moodtunes API on http://{host}:{settings.port}/ (the overlay page; /docs lists the endpoints). "
+    port = listening.getsockname()[1]  # --port 0: the one the system chose
+    print(f"moodtunes API on http://{host}:{port}/ (the overlay page; /docs lists the endpoints). "
           "Ctrl-C stops it.", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, timeout_keep_alive=5,
                             limit_concurrency=settings.max_listeners + 32)

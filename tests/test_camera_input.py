@@ -40,3 +40,29 @@ def test_a_missing_camera_gives_one_line_not_opencvs_log():
     assert result.returncode == 2
     assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(result.stderr.splitlines()) == 1 and "Cannot open camera 7" in result.stderr
+
+
+def test_serve_refuses_a_missing_file_at_once_instead_of_serving_a_failed_source(tmp_path):
+    result = run("serve", "--source", str(tmp_path / "missing.mp4"), "--port", "1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: Source not found") and "API on" not in result.stderr
+
+
+def test_calibrate_with_a_model_that_cannot_says_so_before_asking_to_hold_still(face_video, tiny_checkpoint):
+    # The tiny model stores no typical neutral face: nothing to calibrate against.
+    result = run("calibrate", "--source", str(face_video), "--checkpoint", str(tiny_checkpoint), "--detector", "haar")
+    assert result.returncode == 2 and "Look at the camera" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "stores no typical neutral face" in result.stderr
+
+
+def test_a_single_photo_has_a_mood_share_in_the_summary(tmp_path, astronaut_bgr):
+    import json
+
+    import cv2
+    from clips import face_scene
+
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    result = run("--source", str(photo), "--headless", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["mood_share"] == {"happy": 1.0}
