@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from emotion.checkpoint import load_checkpoint, save_checkpoint
 from emotion.classes import EMOTIONS
 from emotion.classifier import TorchClassifier
+from emotion.cli import error, warn
 from emotion.decision import DecisionRule, class_prior
 from emotion.errors import MoodtunesError
 from training.balance import TAU_GRID, choose_tau, confusions_by_tau
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         prior = ckpt.decision.prior or training_prior(args.dataset, args.data)
         neutral = typical_neutral(classifier, args.neutral_data)
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     logits = model_logits(classifier, val.images)
     confusions = confusions_by_tau(logits, val.labels, prior)
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plot_sweep(rows, tau, args.accuracy_floor / 100, png, f"{args.dataset} {out.stem}")
     except PlotUnavailable as exc:
-        print(f"warning: {exc}", file=sys.stderr)
+        warn(str(exc))
     print(json.dumps({"checkpoint": str(out), "tau": tau, "prior": list(prior), "typical_neutral": list(neutral),
                       "plot": str(png), **{k: chosen[k] for k in ("accuracy", "macro_f1", "balanced_accuracy",
                                                                  "per_class_recall")}}))

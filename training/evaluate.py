@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
+from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
 from training.datasets import load_dataset, resize_images
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         classifiers = [open_evaluated(checkpoint, args.device, args.precision) for checkpoint in args.checkpoint]
         data = load_dataset(args.dataset, args.data, args.split).labelled()
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     probs = np.mean([classifier_probabilities(c, resize_images(data.images, c.input_size), args.tta, args.batch_size)
                      for c in classifiers], axis=0)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{args.dataset} {args.split}: accuracy {100 * result['accuracy']:.2f}%")
             result["confusion_png"] = str(png)
         except PlotUnavailable as exc:
-            print(f"warning: {exc}", file=sys.stderr)
+            warn(str(exc))
     print(json.dumps(result))
     return 0
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from emotion.calibration import CalibrationError
 from emotion.classes import EMOTIONS
+from emotion.cli import error, warn
 from emotion.decision import DecisionRule
 from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         recognizer = EmotionRecognizer(args.checkpoint, device="cpu", detector="yunet", face_model=args.face_model,
                                        backend="opencv")
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     model_rule = recognizer.classifier.decision
     if args.no_decision:
@@ -211,13 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         recognizer.calibration = None  # re-derives the recognizer's rule from the classifier's
     calibratable = model_rule.typical_neutral is not None
     if not calibratable:
-        print(f"warning: {recognizer.checkpoint_path.name} stores no typical neutral face, so no calibration is "
-              "measured; use a model written by `python -m training.decide`", file=sys.stderr)
+        warn(f"{recognizer.checkpoint_path.name} stores no typical neutral face, so no calibration is measured; use "
+             "a model written by `python -m training.decide`")
 
     try:
         readings = read_people(recognizer, photos, calibrate=calibratable)
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
 
     decision = "argmax" if args.no_decision else {"tau": model_rule.tau, "prior": model_rule.prior}

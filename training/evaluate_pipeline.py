@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from emotion.cli import error
 from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
 from training.cli import add_dataset_arguments, script_parser
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         recognizer = EmotionRecognizer(args.checkpoint, device="cpu", detector="yunet", face_model=args.face_model)
         data = load_dataset(args.dataset, args.data, args.split).labelled()
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     n = args.limit or len(data)
     angles = np.random.default_rng(args.seed).uniform(-args.roll, args.roll, n)

@@ -22,6 +22,7 @@ import torch
 
 from emotion.checkpoint import load_checkpoint
 from emotion.classifier import ONNX_FORMAT, OpenCVClassifier
+from emotion.cli import error
 from emotion.errors import MoodtunesError
 from emotion.model import fuse_batchnorm
 from emotion.preprocess import normalize
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         export_onnx(args.checkpoint, out)
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     print(json.dumps({"onnx": str(out), "checkpoint": args.checkpoint, "bytes": out.stat().st_size}))
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion.cli import error
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
 from training.datasets import PACK_MANIFEST, SPLITS, FaceData, load_dataset
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             size = sum(f.stat().st_size for f in out.glob(f"{split}-*.npz")) / 2**20
             print(f"{split}: {len(data)} faces in {shards} shard(s), {size:.1f} MiB", file=sys.stderr)
     except (MoodtunesError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     return 0
 

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from emotion.classifier import Classifier
+from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
 from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(line), flush=True)
             results[Path(path).stem] = result["balanced_accuracy"]
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     png = Path(args.plot) if args.plot else Path(args.checkpoint[0]).with_name(
         f"{Path(args.checkpoint[0]).stem}_robustness_{args.dataset}.png")
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(results, png, f"{args.dataset} {args.split}: {len(labels)} faces under webcam corruptions")
         print(json.dumps({"plot": str(png)}))
     except PlotUnavailable as exc:
-        print(f"warning: {exc}", file=sys.stderr)
+        warn(str(exc))
     return 0
 
 

@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from emotion.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from emotion.classes import NUM_CLASSES
+from emotion.cli import error, warn
 from emotion.decision import DecisionRule, class_prior
 from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
@@ -617,7 +618,7 @@ def train(args: argparse.Namespace) -> Path:
                 try:
                     plot_training_curves(log_path, out / "curves.png")
                 except PlotUnavailable as exc:  # matplotlib is missing: say so once, train on
-                    print(f"warning: {exc}", file=sys.stderr)
+                    warn(str(exc))
                     plotting = False
         if progress.stale_epochs >= args.early_stop:
             if process.master:
@@ -639,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         train(args)
     except MoodtunesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     except KeyboardInterrupt:
         last = Path(args.out or Path(args.resume).parent) / "last.pt"
