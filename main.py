@@ -246,16 +246,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Capture the main face for --seconds, check it is a resting face, save it (or --reset)."""
     from pathlib import Path
 
-    from emotion.calibration import saved_calibration_path
+    from emotion.calibration import delete_calibration, saved_calibration_path
     from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline
     from emotion.sources import open_source
 
     path = Path(args.out) if args.out else saved_calibration_path()
     if args.reset:
-        existed = path.is_file()
-        path.unlink(missing_ok=True)
-        print(f"Calibration {'deleted' if existed else 'was not set'}: {path}", file=sys.stderr)
+        print(f"Calibration {'deleted' if delete_calibration(path) else 'was not set'}: {path}", file=sys.stderr)
         return 0
     args.no_calibration = True  # measure the raw face, not one shifted by an older calibration
     recognizer = recognizer_from_args(args)

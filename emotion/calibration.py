@@ -63,6 +63,19 @@ def saved_calibration_path() -> Path:
     return config_dir() / CALIBRATION_FILENAME
 
 
+def delete_calibration(path: str | os.PathLike) -> bool:
+    """Delete the calibration file at ``path``; True if there was one. A file that cannot be deleted
+    (a read-only folder) is a one-line CalibrationError, never a traceback."""
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise CalibrationError(f"The calibration {path} could not be deleted ({exc.strerror or exc}): delete it "
+                               "yourself.") from exc
+    return True
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The mean raw logits of one person's resting face, for the model that measured them."""

@@ -96,8 +96,8 @@ class DecisionRule:
         if baseline is None:
             return replace(self, shift=None)
         if self.typical_neutral is None:
-            raise CheckpointError("This model has no typical neutral logits, so it cannot be calibrated; "
-                                  "use a model exported by this version of moodtunes.")
+            raise CheckpointError("This model stores no typical neutral face, so it cannot use a calibration; "
+                                  "use a model written by `python -m training.decide`.")
         shift = np.asarray(self.typical_neutral, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
         return replace(self, shift=tuple(float(s) for s in shift))
 

@@ -186,8 +186,10 @@ class EmotionRecognizer:
         show one steady, frontal, lit, resting face (see :mod:`emotion.calibration`). The result
         is not applied: set ``recognizer.calibration`` to use it, and ``save`` it to keep it.
         """
-        from emotion.calibration import CalibrationCapture
+        from emotion.calibration import CalibrationCapture, CalibrationError
 
+        if not self.can_calibrate:  # its result could never be used
+            raise CalibrationError(self.cannot_calibrate_reason + ".")
         capture = CalibrationCapture(self.model_id, self.checkpoint_path.name)
         for i, image in enumerate(images):
             capture.add(image, self.analyze(image), i / 30, independent=photos)

@@ -48,7 +48,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emotion.calibration import CAPTURE_SECONDS, Calibration, saved_calibration_path
+from emotion.calibration import (
+    CAPTURE_SECONDS,
+    Calibration,
+    CalibrationError,
+    delete_calibration,
+    saved_calibration_path,
+)
 from emotion.classes import EMOTIONS, STYLES
 from emotion.cli import warn
 from emotion.errors import MoodtunesError
@@ -439,8 +445,10 @@ async def forget_calibration(state: ServerStateDep) -> CalibrationReset:
     state.live.calibration_note = ""
     await run_in_threadpool(state.use_calibration, None)
     path = state.calibration_path()
-    existed = path.is_file()
-    path.unlink(missing_ok=True)
+    try:
+        existed = delete_calibration(path)
+    except CalibrationError as exc:
+        raise ApiError(500, str(exc)) from exc
     return CalibrationReset(message=f"Calibration deleted: {path}." if existed
                             else f"No calibration was saved at {path}; none is used now.")
 

@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, saved_calibration_path
+from emotion.calibration import (
+    CAPTURE_SECONDS,
+    CalibrationError,
+    CalibrationStatus,
+    delete_calibration,
+    saved_calibration_path,
+)
 from emotion.cli import DEFAULT_RESOLUTION, recognizer_from_args, warn
 from emotion.cli import resolution as parse_resolution
 from emotion.history import SPAN_S, MoodHistory
@@ -107,12 +113,12 @@ def window_recognizer(options: Options) -> EmotionRecognizer:
         return recognizer
 
 
-def delete_calibration(path: Path) -> str:
-    """Delete the calibration file at ``path``; why it could not be, or ""."""
+def deletion_problem(path: Path) -> str:
+    """Delete the calibration file at ``path``; why it could not be, or "" (the window shows it, and goes on)."""
     try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        return f"The calibration {path} could not be deleted ({exc.strerror or exc}): delete it yourself."
+        delete_calibration(path)
+    except CalibrationError as exc:
+        return str(exc)
     return ""
 
 
@@ -482,12 +488,12 @@ class MainWindow(QMainWindow):
 
             def forget(pipeline: EmotionPipeline) -> None:
                 pipeline.reset_calibration()
-                problem = delete_calibration(path)  # again: a capture that ended just before may have saved
+                problem = deletion_problem(path)  # again: a capture that ended just before may have saved
                 if problem:
                     worker.warning.emit(problem)
 
             worker.submit(forget)
-        problem = delete_calibration(path)  # now, too: a paused or ended source runs no task
+        problem = deletion_problem(path)  # now, too: a paused or ended source runs no task
         self._end_capture(problem or "Calibration reset: your face is read by the model alone.")
 
     # --- the mood over time ------------------------------------------------------------

@@ -66,3 +66,11 @@ def test_a_single_photo_has_a_mood_share_in_the_summary(tmp_path, astronaut_bgr)
     result = run("--source", str(photo), "--headless", "--detector", "haar")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["mood_share"] == {"happy": 1.0}
+
+
+def test_a_calibration_that_cannot_be_deleted_is_one_line(tmp_path):
+    stuck = tmp_path / "calibration.json"
+    stuck.mkdir()  # not a file: unlinking it fails, as in a read-only folder
+    result = run("calibrate", "--reset", "--out", str(stuck))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: The calibration {stuck} could not be deleted")

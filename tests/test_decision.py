@@ -209,3 +209,9 @@ def test_headless_summary_says_which_calibration_was_used(tmp_path, face_video, 
 
     assert summary("--calibration", str(path))["calibration"] == str(path)
     assert summary("--no-calibration")["calibration"] is None
+
+
+def test_recognizer_calibrate_refuses_a_model_without_a_typical_neutral(tiny_checkpoint, astronaut_bgr):
+    recognizer = EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar", backend="torch")
+    with pytest.raises(CalibrationError, match=r"\(tiny.pt\) stores no typical neutral face"):
+        recognizer.calibrate([face_scene(astronaut_bgr)], photos=True)
