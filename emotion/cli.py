@@ -104,13 +104,13 @@ def add_engine_options(p: argparse.ArgumentParser, default: str | None = None, c
     def given(value: str) -> str:
         return value if default is None else default
 
-    p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by OpenCV) or .pt (run by "
-                                                          "torch); default: the shipped FER+ model")
+    p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by ONNX Runtime or OpenCV) or .pt "
+                                                          "(run by torch); default: the shipped FER+ model")
     p.add_argument("--device", default=given("auto"), type=device_arg,
                    help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--backend", choices=BACKENDS, default=given("auto"),
-                   help="what runs the emotion network: auto = torch on a GPU, OpenCV's DNN module on the CPU "
-                        "(default: auto)")
+                   help="what runs the emotion network: auto = torch on a GPU, else ONNX Runtime, else OpenCV's "
+                        "DNN module (default: auto)")
     p.add_argument("--detector", choices=DETECTORS, default=given("auto"),
                    help="face detector; auto = YuNet, or the Haar cascade when YuNet is unavailable (default: auto)")
     p.add_argument("--face-model", default=default, help="YuNet .onnx file to use instead of the shipped one")

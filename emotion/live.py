@@ -27,7 +27,7 @@ PipelineTask = Callable[[EmotionPipeline], None]
 @dataclass(frozen=True)
 class EngineInfo:
     device: str
-    backend: str  # "opencv" or "torch"
+    backend: str  # "onnxruntime", "opencv" or "torch"
     detector: str
     note: str  # why the detector is not the one asked for, or ""
     checkpoint: str

@@ -63,7 +63,8 @@ class EmotionRecognizer:
     >>> for face in recognizer.analyze(frame_bgr):
     ...     print(face.box, face.label, face.confidence)
 
-    ``backend``: auto (torch on a GPU, OpenCV's DNN module on the CPU), opencv or torch; see
+    ``backend``: auto (torch on a GPU, else ONNX Runtime, else OpenCV's DNN module), onnxruntime,
+    opencv or torch; see
     :mod:`emotion.classifier`. ``calibration``: the person's neutral face (``recognizer.calibrate``);
     one measured with another model is ignored, and ``calibration_note`` says so. Creating one
     changes no process-wide setting: thread counts are the application's choice (see

@@ -52,7 +52,8 @@ class Health(BaseModel):
     detector: str | None = Field(None, description="YuNet, or the Haar cascade.")
     detector_note: str | None = Field(None, description="Why the detector is not YuNet, when it is not.")
     device: str | None = Field(None, description="cpu, cuda:N or mps.")
-    backend: Literal["opencv", "torch"] | None = Field(None, description="What runs the emotion network.")
+    backend: Literal["onnxruntime", "opencv", "torch"] | None = Field(None,
+                                                                      description="What runs the emotion network.")
     calibrated: bool | None = Field(None, description="A personal calibration is in use (once a frame is analysed).")
     calibration_note: str | None = Field(None, description="Why a saved calibration is not used, when it is not.")
     source: SourceHealth

@@ -153,7 +153,7 @@ def test_health_emotions_mood_and_analyze(photo):
         assert mood["mood"]["label"] == "happy" and mood["faces"] == 1 and mood["state"] == "running"
         assert mood["playlists"] == [] and "error" not in mood
         health = api.get("/health").json()
-        assert health["status"] == "ok" and health["backend"] == "opencv" and health["device"] == "cpu"
+        assert health["status"] == "ok" and health["backend"] == "onnxruntime" and health["device"] == "cpu"
         assert health["detector"] == "Haar cascade" and health["model"] == "emotion_ferplus.onnx"
         assert health["source"] == {"name": str(photo), "kind": "photos", "state": "running"}
         assert health["calibrated"] is False and "detector_note" not in health and "calibration_note" not in health

@@ -46,11 +46,12 @@ def test_a_checkpoint_without_a_rule_decides_as_before(tiny_checkpoint):
     assert load_checkpoint(tiny_checkpoint).decision == DecisionRule()
 
 
-def test_opencv_and_torch_give_the_same_adjusted_labels(decided_checkpoint, tmp_path):
+@pytest.mark.parametrize("onnx_backend", ["onnxruntime", "opencv"])
+def test_onnx_and_torch_give_the_same_adjusted_labels(decided_checkpoint, tmp_path, onnx_backend):
     from training.export import export_onnx
 
     onnx = export_onnx(decided_checkpoint, tmp_path / "decided.onnx")
-    opencv = EmotionRecognizer(onnx, device="cpu", detector="haar")
+    opencv = EmotionRecognizer(onnx, device="cpu", detector="haar", backend=onnx_backend)
     torch_backend = EmotionRecognizer(decided_checkpoint, device="cpu", detector="haar", backend="torch")
     assert opencv.decision == torch_backend.decision == load_checkpoint(decided_checkpoint).decision
     assert opencv.model_id == torch_backend.model_id  # twins: one calibration serves both

@@ -82,6 +82,7 @@ def test_an_unreadable_photo_in_a_folder_is_skipped_with_one_warning(tmp_path, a
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="cuda:0 is usable on this machine")),
     (["--device", "mps"], "MPS is not available"),
     (["--backend", "tensorflow"], "--backend"),
+    (["--backend", "onnxruntime", "--checkpoint", "checkpoints/emotion_ferplus.pt"], "runs .onnx models"),
 ])
 def test_bad_values_are_refused_in_one_line(face_video, args, message):
     result = run("--source", str(face_video), "--headless", "--detector", "haar", *args)

@@ -62,7 +62,7 @@ def test_the_installed_app_runs_from_any_folder(wheel, tmp_path, astronaut_bgr):
     assert result.returncode == 0, result.stderr
     *frames, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert frames[0]["faces"][0]["label"] == "happy"
-    assert summary["checkpoint"].startswith(str(site)) and summary["backend"] == "opencv"
+    assert summary["checkpoint"].startswith(str(site)) and summary["backend"] == "onnxruntime"
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -76,16 +76,18 @@ def test_normalize_uses_fer_statistics():
 
 def test_training_and_inference_give_the_same_probabilities(tiny_checkpoint, tmp_path):
     """Training's evaluation path on the checkpoint's model, and EmotionRecognizer.classify on
-    the same faces: through OpenCV on the ONNX export (the CPU default, float32), and through
+    the same faces: through ONNX Runtime (the CPU default) and OpenCV on the ONNX export (float32), and through
     torch (BatchNorm folded) in the precision torch picks for this CPU (bfloat16 where native)."""
     from training.export import export_onnx
 
     faces = np.random.default_rng(2).integers(0, 255, (5, 48, 48), dtype=np.uint8)
     ckpt = load_checkpoint(tiny_checkpoint)
     training = softmax(predict_logits(ckpt.model, faces, ckpt.mean, ckpt.std, torch.device("cpu")))
-    opencv = EmotionRecognizer(export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx"), device="cpu", detector="haar")
-    assert (opencv.backend, opencv.precision) == ("opencv", "float32")
-    np.testing.assert_allclose(opencv.classify(list(faces)), training, atol=1e-5)
+    onnx = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx")
+    for backend in ("onnxruntime", "opencv"):
+        cpu = EmotionRecognizer(onnx, device="cpu", detector="haar", backend=backend)
+        assert (cpu.backend, cpu.precision) == (backend, "float32")
+        np.testing.assert_allclose(cpu.classify(list(faces)), training, atol=1e-5)
     app = EmotionRecognizer(tiny_checkpoint, device="cpu", detector="haar", backend="torch")
     assert app.precision == str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
     np.testing.assert_allclose(app.classify(list(faces)), training, atol=0.02)

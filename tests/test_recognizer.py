@@ -9,7 +9,7 @@ from clips import face_scene
 from conftest import FER2013_CSV, FERPLUS_ZIP, SHIPPED_CHECKPOINT, YUNET_TEST_MODEL, needs
 
 from emotion.classes import EMOTIONS
-from emotion.errors import MoodtunesError
+from emotion.errors import CheckpointError, MoodtunesError
 from emotion.recognizer import EmotionRecognizer
 
 
@@ -20,9 +20,9 @@ def recognizer():
 
 
 def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
-    # On the CPU: its ONNX twin, run by OpenCV (torch is not even imported).
+    # On the CPU: its ONNX twin, run by ONNX Runtime (torch is not even imported).
     assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".onnx")
-    assert (recognizer.backend, recognizer.device, recognizer.precision) == ("opencv", "cpu", "float32")
+    assert (recognizer.backend, recognizer.device, recognizer.precision) == ("onnxruntime", "cpu", "float32")
     assert recognizer.classifier.metadata["dataset"] == "ferplus"
     torch_twin = EmotionRecognizer(device="cpu", detector="haar", backend="torch")
     assert torch_twin.checkpoint_path == SHIPPED_CHECKPOINT and torch_twin.backend == "torch"
@@ -77,6 +77,50 @@ def test_bad_frames_raise_a_clear_error(recognizer, frame):
 
 def test_classify_of_nothing_is_empty(recognizer):
     assert recognizer.classify([]).shape == (0, 7)
+
+
+def test_both_cpu_runtimes_give_the_same_logits_and_labels():
+    faces = list(np.random.default_rng(4).integers(0, 255, (64, 48, 48), dtype=np.uint8))
+    runtime = EmotionRecognizer(device="cpu", detector="haar", backend="onnxruntime")
+    opencv = EmotionRecognizer(device="cpu", detector="haar", backend="opencv")
+    assert (runtime.backend, opencv.backend) == ("onnxruntime", "opencv")
+    assert runtime.model_id == opencv.model_id and runtime.decision == opencv.decision
+    np.testing.assert_allclose(runtime.logits(faces), opencv.logits(faces), atol=1e-4)
+    np.testing.assert_array_equal(runtime.classify(faces).argmax(1), opencv.classify(faces).argmax(1))
+
+
+def test_onnx_runtime_uses_opencvs_thread_count():
+    """One setting (main.configure_process, MOODTUNES_THREADS) sizes both pools."""
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        session = EmotionRecognizer(device="cpu", detector="haar").classifier._session
+        assert session.get_session_options().intra_op_num_threads == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_without_onnx_runtime_the_cpu_falls_back_to_opencv(monkeypatch):
+    import emotion.classifier
+
+    monkeypatch.setattr(emotion.classifier, "onnxruntime_installed", lambda: False)
+    assert EmotionRecognizer(device="cpu", detector="haar").backend == "opencv"
+    with pytest.raises(MoodtunesError, match="pip install onnxruntime"):
+        EmotionRecognizer(device="cpu", detector="haar", backend="onnxruntime")
+
+
+def test_a_file_onnx_runtime_cannot_run_is_one_clear_error(tmp_path):
+    """moodtunes metadata around a graph with an operator no runtime knows: refused when opened, naming
+    the runtime."""
+    from emotion.classifier import read_onnx_metadata
+
+    shipped = SHIPPED_CHECKPOINT.with_suffix(".onnx").read_bytes()
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(shipped.replace(b'"\x04Conv', b'"\x04Cxnv', 1))  # NodeProto.op_type, same length
+    assert broken.read_bytes() != shipped
+    assert read_onnx_metadata(broken)["format"] == "moodtunes-emotion-onnx"
+    with pytest.raises(CheckpointError, match="cannot be run by ONNX Runtime"):
+        EmotionRecognizer(broken, device="cpu", detector="haar", backend="onnxruntime")
 
 
 def test_unknown_device_is_a_clear_error():

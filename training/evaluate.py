@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import Classifier, OpenCVClassifier, TorchClassifier
+from emotion.classifier import ONNX_BACKENDS, ONNX_CLASSIFIERS, Classifier, TorchClassifier, cpu_onnx_backend
 from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
@@ -26,7 +26,7 @@ from training.metrics import PlotUnavailable, plot_confusion, summarize
 
 def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bool = False,
                              batch_size: int = 512) -> np.ndarray:
-    """Probabilities (N, 7) from an app classifier (OpenCV or torch), in batches; ``tta`` adds the mirror image."""
+    """Probabilities (N, 7) from an app classifier (ONNX or torch), in batches; ``tta`` adds the mirror image."""
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc="evaluate", leave=False):
         batch = images[start : start + batch_size]
@@ -37,10 +37,11 @@ def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bo
     return np.concatenate(out)
 
 
-def open_evaluated(checkpoint: str, device: str, precision: str) -> Classifier:
-    """An .onnx runs on OpenCV as the app runs it; a .pt on torch in float32, or as the app runs it (``app``)."""
+def open_evaluated(checkpoint: str, device: str, precision: str, onnx_backend: str = "auto") -> Classifier:
+    """An .onnx runs on the CPU as the app runs it (``onnx_backend`` auto: ONNX Runtime where installed, else
+    OpenCV); a .pt on torch in float32, or as the app runs it (``app``)."""
     if checkpoint.endswith(".onnx"):
-        return OpenCVClassifier(checkpoint)
+        return ONNX_CLASSIFIERS[cpu_onnx_backend(onnx_backend)](checkpoint)
     return TorchClassifier(checkpoint, device, precision=None if precision == "app" else precision)
 
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="fer2013: val=PublicTest, test=PrivateTest; ferplus: FER2013Valid / FER2013Test")
     p.add_argument("--checkpoint", required=True, nargs="+",
-                   help=".pt (run by torch) or .onnx (run by OpenCV's DNN module, the app's CPU backend); several "
+                   help=".pt (run by torch) or .onnx (run on the CPU as the app runs it, see --backend); several "
                         "are evaluated as an ensemble (their probabilities averaged), as --teacher uses them")
     p.add_argument("--tta", action="store_true", help="average predictions over the face and its mirror image")
     p.add_argument("--device", default="auto")
@@ -58,11 +59,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="for a .pt, run by torch with BatchNorm folded as the app runs it: app = also in the "
                         "app's precision on this device (float16 on CUDA, bfloat16 on CPUs with native bf16). An "
                         ".onnx always runs as the app runs it on the CPU (float32)")
+    p.add_argument("--backend", choices=("auto", *ONNX_BACKENDS), default="auto",
+                   help="what runs an .onnx: auto = as the app does (ONNX Runtime where installed, else OpenCV); "
+                        "the two agree to about 1e-5 in the logits")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--no-plot", action="store_true", help="do not write the confusion-matrix PNG")
     args = p.parse_args(argv)
     try:  # models first: a bad checkpoint is reported before the data is read
-        classifiers = [open_evaluated(checkpoint, args.device, args.precision) for checkpoint in args.checkpoint]
+        classifiers = [open_evaluated(checkpoint, args.device, args.precision, args.backend)
+                       for checkpoint in args.checkpoint]
         data = load_dataset(args.dataset, args.data, args.split).labelled()
     except MoodtunesError as exc:
         error(str(exc))

@@ -1,12 +1,12 @@
-"""Export a checkpoint to ONNX for OpenCV's DNN module (the app's CPU backend), and check it.
+"""Export a checkpoint to ONNX for the app's CPU backends (ONNX Runtime, OpenCV's DNN module), and check it.
 
     python -m training.export --checkpoint checkpoints/emotion_ferplus.pt --out checkpoints/emotion_ferplus.onnx
 
 The ONNX file carries what the app needs to use it (class names, input size, normalisation)
 and where it came from (the checkpoint's name, SHA-256 and metadata) in its metadata_props.
 BatchNorm is folded into the convolutions first; the batch dimension stays dynamic. After
-writing, OpenCV loads the file and must agree with PyTorch on random faces, or the export
-fails. Needs the `onnx` and `onnxscript` packages (pip install 'moodtunes[train]').
+writing, OpenCV and ONNX Runtime (where installed) load the file and must agree with PyTorch on
+random faces, or the export fails. Needs the `onnx` and `onnxscript` packages (pip install 'moodtunes[train]').
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from emotion.checkpoint import load_checkpoint
-from emotion.classifier import ONNX_FORMAT, OpenCVClassifier
+from emotion.classifier import ONNX_CLASSIFIERS, ONNX_FORMAT, onnxruntime_installed
 from emotion.cli import error
 from emotion.errors import MoodtunesError
 from emotion.model import fuse_batchnorm
@@ -32,7 +32,7 @@ ONNX_FORMAT_VERSION = "1"
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write ``out`` (atomically) from ``checkpoint`` and verify it in OpenCV; returns ``out``."""
+    """Write ``out`` (atomically) from ``checkpoint`` and verify it on the CPU runtimes; returns ``out``."""
     checkpoint, out = Path(checkpoint), Path(out)
     ckpt = load_checkpoint(checkpoint)
     model = fuse_batchnorm(ckpt.model).eval()
@@ -69,16 +69,22 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 def verify(model: torch.nn.Module, onnx_path: Path, input_size: int, n: int = 64) -> float:
-    """Largest logit difference between PyTorch and OpenCV on ``n`` random faces; raises if large."""
-    classifier = OpenCVClassifier(onnx_path)  # as the app opens it: its metadata must read back too
+    """Largest logit difference between PyTorch and each CPU runtime the app may use (OpenCV, and ONNX
+    Runtime where installed) on ``n`` random faces; raises if large."""
     faces = np.random.default_rng(0).integers(0, 256, (n, input_size, input_size), dtype=np.uint8)
-    with torch.inference_mode():
-        expected = model(normalize(torch.from_numpy(faces), classifier.mean, classifier.std)).numpy()
-    difference = float(np.abs(classifier.logits(faces) - expected).max())
-    if difference > 1e-3:
-        raise MoodtunesError(f"OpenCV disagrees with PyTorch on {onnx_path.name} (max logit difference "
-                             f"{difference:.2g}); the export is not usable.")
-    return difference
+    largest = 0.0
+    for backend, open_onnx in ONNX_CLASSIFIERS.items():
+        if backend == "onnxruntime" and not onnxruntime_installed():
+            continue
+        classifier = open_onnx(onnx_path)  # as the app opens it: its metadata must read back too
+        with torch.inference_mode():
+            expected = model(normalize(torch.from_numpy(faces), classifier.mean, classifier.std)).numpy()
+        difference = float(np.abs(classifier.logits(faces) - expected).max())
+        if difference > 1e-3:
+            raise MoodtunesError(f"{classifier.runtime_name} disagrees with PyTorch on {onnx_path.name} (max logit "
+                                 f"difference {difference:.2g}); the export is not usable.")
+        largest = max(largest, difference)
+    return largest
 
 
 def main(argv: list[str] | None = None) -> int:
