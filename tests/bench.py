@@ -8,7 +8,7 @@
     python tests/bench.py scaling   [--clips DIR] [--fer-python VENV/bin/python] [--against OTHER_CHECKOUT]
                                     HD and groups: 640x480, 1280x720 and 1920x1080 with 1, 4 and 8 faces
     python tests/bench.py resolution                                          the smallest face found, per resolution
-    python tests/bench.py batch                                               the emotion network's cost per face
+    python tests/bench.py batch                                               the network's cost per face, per runtime
     python tests/bench.py stages                                              each HD saving against the way before it
 
 Each figure compares runs made in the same invocation (the machine is shared: compare ratios,
@@ -232,44 +232,55 @@ def smallest_face(args) -> None:
 
 
 def batch(args) -> None:
-    """The emotion network on OpenCV at batch 1, 2, 4 and 8, with the app's thread settings: wall and CPU
-    ms per face, and where the time goes, by each convolution's input size (OpenCV runs its Winograd
-    convolution only on inputs of 12x12 and more; smaller ones take its generic path)."""
+    """The emotion network at batch 1, 2, 4 and 8 on each CPU runtime (ONNX Runtime, OpenCV), runs
+    alternating, with the app's thread settings: wall and CPU ms per face. For OpenCV also where the
+    time goes, by each convolution's input size (OpenCV runs its Winograd convolution only on inputs
+    of 12x12 and more; smaller ones take its generic path)."""
     import main
 
     main.configure_process()
     import cv2
     import numpy as np
 
+    from emotion.classifier import ONNX_BACKENDS
     from emotion.recognizer import EmotionRecognizer
 
-    classifier = EmotionRecognizer(device="cpu", backend="opencv", detector="haar").classifier
-    net = classifier._net  # the very network the app runs: its per-layer profile
-    size = classifier.input_size
+    classifiers = {backend: EmotionRecognizer(device="cpu", backend=backend, detector="haar").classifier
+                   for backend in ONNX_BACKENDS}
+    net = classifiers["opencv"]._net  # the very network the app runs on OpenCV: its per-layer profile
+    size = classifiers["opencv"].input_size
     _, inputs, _ = net.getLayersShapes([1, 1, size, size])
     kinds = [net.getLayer(i).type for i in range(1, len(inputs))]
     sides = [int(shape[0][-1]) for shape in inputs[1:]]
     rng = np.random.default_rng(0)
     for n in (1, 2, 4, 8):
         faces = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
-        classifier.logits(faces)
-        walls, fastest = [], None
-        cpu_started = time.process_time()
-        for _ in range(args.runs * 10):
-            started = time.perf_counter()
+        walls: dict[str, list[float]] = {backend: [] for backend in classifiers}
+        cpu = dict.fromkeys(classifiers, 0.0)
+        fastest = None
+        for classifier in classifiers.values():
             classifier.logits(faces)
-            walls.append((time.perf_counter() - started) * 1000)
-            layers = np.asarray(net.getPerfProfile()[1]).ravel() / cv2.getTickFrequency() * 1000
-            fastest = layers if fastest is None else np.minimum(fastest, layers)
-        cpu = (time.process_time() - cpu_started) * 1000 / len(walls)
+        for _ in range(args.runs * 10):
+            for backend, classifier in classifiers.items():
+                cpu_started, started = time.process_time(), time.perf_counter()
+                classifier.logits(faces)
+                walls[backend].append((time.perf_counter() - started) * 1000)
+                cpu[backend] += (time.process_time() - cpu_started) * 1000
+                if backend == "opencv":
+                    layers = np.asarray(net.getPerfProfile()[1]).ravel() / cv2.getTickFrequency() * 1000
+                    fastest = layers if fastest is None else np.minimum(fastest, layers)
         by_input = {}
         for kind, side, ms in zip(kinds, sides, fastest, strict=True):
             if kind == "Convolution":
                 key = f"conv_on_{side}x{side}"
                 by_input[key] = round(by_input.get(key, 0.0) + ms / n, 3)
-        print(json.dumps({"batch": n, "threads": cv2.getNumThreads(),
-                          "wall_ms_per_face_p50": round(statistics.median(walls) / n, 3),
-                          "cpu_ms_per_face": round(cpu / n, 3), "fastest_layer_ms_per_face": by_input}))
+        for backend in classifiers:
+            figures = {"batch": n, "backend": backend, "threads": cv2.getNumThreads(),
+                       "wall_ms_per_face_p50": round(statistics.median(walls[backend]) / n, 3),
+                       "cpu_ms_per_face": round(cpu[backend] / len(walls[backend]) / n, 3)}
+            if backend == "opencv":
+                figures["fastest_layer_ms_per_face"] = by_input
+            print(json.dumps(figures))
 
 
 def stages(args) -> None:
@@ -281,7 +292,17 @@ def stages(args) -> None:
     import cv2
     from clips import GroupScene, real_portraits
 
-    from emotion.detection import FULL_SIDE, FULL_SIDE_HD, YuNetDetector, create_detector, iou, shrink
+    from emotion.detection import (
+        FULL_SIDE,
+        FULL_SIDE_HD,
+        ROI_SCALE,
+        ROI_SIDE,
+        YuNetDetector,
+        _mosaic,
+        create_detector,
+        iou,
+        shrink,
+    )
     from emotion.pipeline import SceneCutDetector
     from emotion.preprocess import crop_face, eye_angle, to_gray
 
@@ -318,11 +339,28 @@ def stages(args) -> None:
     def search_mosaic(frame, found):
         return [d for near in detector.detect_near(frame, [face.box for face in found]) for d in near]
 
+    def mosaic_rows_of(per_row):
+        def search(frame, found):  # detect_near's mosaic of 64 px squares, in rows of per_row: faces in it
+            h, w = frame.shape[:2]
+            tiles = []
+            for x, y, bw, bh in (face.box for face in found):
+                side = ROI_SCALE * max(bw, bh)
+                x0, y0 = max(0, round(x + bw / 2 - side / 2)), max(0, round(y + bh / 2 - side / 2))
+                tiles.append(shrink(frame[y0 : min(h, round(y0 + side)), x0 : min(w, round(x0 + side))],
+                                    (ROI_SIDE, ROI_SIDE)))
+            mosaic, _ = _mosaic(tiles, per_row)
+            return detector._detect_scaled(mosaic, 1.0, (0, 0), (mosaic.shape[1], mosaic.shape[0]))
+
+        search.__name__ = f"rows_of_{per_row or 'fewest_padded_pixels'}"
+        return search
+
     comparisons = {"scene_cut": (whole_frame_thumbnail, grid_thumbnail),
                    "crops": (whole_frame_gray_crops, neighbourhood_crops),
                    "full_pass_resize": (full_pass(FULL_SIDE, False), full_pass(FULL_SIDE, True)),
                    "full_pass_hd_side": (full_pass(FULL_SIDE, True), full_pass(FULL_SIDE_HD, True)),
-                   "neighbourhood_search": (search_per_face, search_mosaic)}
+                   "neighbourhood_search": (search_per_face, search_mosaic),
+                   # before: rows of up to 400 px, i.e. five 64 px squares and the gaps between them
+                   "mosaic_layout": (mosaic_rows_of(5), mosaic_rows_of(None))}
     for size in ((640, 480), (1280, 720), (1920, 1080)):
         for faces in (1, 8) if size != (640, 480) else (1,):
             scene = GroupScene(size, faces)
@@ -344,7 +382,11 @@ def stages(args) -> None:
                         times[fn.__name__].append(statistics.median(per_frame))
                 line = {"size": f"{size[0]}x{size[1]}", "faces": faces, "stage": name,
                         **{fn: round(statistics.median(ms), 3) for fn, ms in times.items()}}
-                if name.startswith(("full_pass", "neighbourhood")):
+                if name == "mosaic_layout":  # faces found in the mosaic itself (its own coordinates)
+                    for fn in pair:
+                        line[f"{fn.__name__}_faces_found"] = sum(len(fn(frame, known))
+                                                                for frame, known in zip(frames, found, strict=True))
+                elif name.startswith(("full_pass", "neighbourhood")):
                     for fn in pair:
                         hits = sum(any(iou(d.box, box) > 0.4 for d in fn(frame, known)) for frame, known, truth
                                    in zip(frames, found, truths, strict=True) for box in truth)
