@@ -1,9 +1,9 @@
 """The emotion network behind one small interface, on the backend that suits the machine.
 
 - ONNX Runtime runs the ONNX export of a checkpoint on the CPU: the same numbers as PyTorch
-  (to ~1e-5), about half the time per face of OpenCV's DNN module (0.55 against 1.1 ms in a
-  batch of eight on a 2-core CPU, ``python tests/bench.py batch``), and no torch import, which
-  costs seconds and hundreds of MB (over 600 MB with the CUDA build that PyPI gives by default).
+  (to ~1e-5), half the time per face of OpenCV's DNN module (0.61 against 1.23 ms in a batch of
+  eight on a 2-core CPU, ``python tests/bench.py batch``), and no torch import, which costs
+  seconds and hundreds of MB (over 600 MB with the CUDA build that PyPI gives by default).
 - OpenCV's DNN module runs the same file where ONNX Runtime is not installed.
 - torch runs the ``.pt`` checkpoint on CUDA, Apple's MPS, or the CPU when asked.
 
