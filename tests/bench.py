@@ -351,7 +351,7 @@ def stages(args) -> None:
             mosaic, _ = _mosaic(tiles, per_row)
             return detector._detect_scaled(mosaic, 1.0, (0, 0), (mosaic.shape[1], mosaic.shape[0]))
 
-        search.__name__ = f"rows_of_{per_row or 'fewest_padded_pixels'}"
+        search.__name__ = f"rows_of_{per_row}" if per_row else "one_row"
         return search
 
     comparisons = {"scene_cut": (whole_frame_thumbnail, grid_thumbnail),

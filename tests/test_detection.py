@@ -141,6 +141,35 @@ def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_b
     assert finder.find(np.full_like(two, 40), 0.05) == [] and calls["whole"] == 1  # lost: whole frame at once
 
 
+def test_the_mosaic_lays_the_squares_in_one_row():
+    """Eight 64 px squares side by side (568x64, where YuNet is fastest), each copied whole to its own
+    place, none touching another."""
+    tiles = [np.full((64, 64, 3), 20 * k + 10, np.uint8) for k in range(8)]
+    mosaic, origins = detection._mosaic(tiles)
+    assert mosaic.shape == (64, 8 * 64 + 7 * detection.MOSAIC_GAP, 3)
+    for tile, (x, y) in zip(tiles, origins, strict=True):
+        assert y == 0 and (mosaic[:, x : x + 64] == tile).all()
+    assert (mosaic == 0).sum() == mosaic.size - 8 * 64 * 64 * 3  # the rest is the blank gap
+    wide = [np.full((96, 96, 3), 5, np.uint8), *tiles[:2]]  # a face searched wider: the row is as tall as it
+    mosaic, origins = detection._mosaic(wide)
+    assert mosaic.shape[:2] == (96, 96 + 2 * 64 + 2 * detection.MOSAIC_GAP) and origins[1] == (104, 0)
+
+
+@needs(YUNET_TEST_MODEL)
+def test_eight_faces_are_each_found_in_their_own_square():
+    from clips import GroupScene, real_portraits
+
+    scene = GroupScene((1920, 1080), 8)
+    portraits = real_portraits()
+    frame, truth = scene.frame(0, portraits), scene.face_boxes(0, portraits)
+    boxes = [tuple(round(v) for v in box) for box in truth]
+    found = YuNetDetector(YUNET_TEST_MODEL).detect_near(frame, boxes)
+    assert len(found) == 8
+    hits = [any(iou(d.box, box) > 0.5 for d in near) for near, box in zip(found, boxes, strict=True)]
+    assert sum(hits) >= 6  # the turned cameraman may hide at 64 px; no square takes a neighbour's face
+    assert all(iou(d.box, box) > 0.3 for near, box in zip(found, boxes, strict=True) for d in near)
+
+
 def test_the_app_sets_thread_counts_and_wait_policies_at_start_up():
     script = ("import main, os, cv2; main.configure_process(); "
               "print(cv2.getNumThreads(), os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER'], "
