@@ -33,6 +33,7 @@ ROI_SIDE = 64  # pixels the search square is shrunk (or grown) to
 # turned face (scikit-image's cameraman) is found in 0 of 60 HD frames at 64 and 80 px, 60 of 60 at 96.
 ROI_SIDE_WIDE = 96
 SAME_FACE_IOU = 0.3  # a face found in a square is the one searched for if its box overlaps the last one this much
+MOSAIC_ROW = 400  # px: the squares of several faces sit in rows of at most this width, one network call for all
 MOSAIC_GAP = 8  # px of blank between two squares of the mosaic
 # Whole-frame searches shrink the frame to this long side: 320 for frames up to 640 px wide (a face
 # of 52 px and more in 640x480); larger frames to 480, which found 229-231 of the 240 faces of the
@@ -129,9 +130,9 @@ class YuNetDetector:
         """Faces in the square around each of ``boxes`` (ROI_SCALE times its side), searched at
         ``sides`` px (default ROI_SIDE), all in one network call.
 
-        Each square is shrunk to its side and the squares are laid side by side in a mosaic (see
-        ``_mosaic``) with a blank gap between them; a face found in the mosaic belongs to the
-        square its centre falls in. One call on a 64 px square costs 0.3-0.4 ms on
+        Each square is shrunk to its side and the squares are laid side by side in a mosaic, in
+        rows of up to MOSAIC_ROW px with a blank gap between them; a face found in the mosaic
+        belongs to the square its centre falls in. One call on a 64 px square costs 0.3-0.4 ms on
         a 2-core CPU against 6 ms for a 320x240 frame, and the face keeps ~28 px in it; eight
         squares in one mosaic cost 2.5-3.6 ms against 4.1-5.7 ms in eight calls (1280x720, same run).
         """
@@ -194,19 +195,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def _mosaic(tiles: list[np.ndarray], per_row: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """``tiles`` laid in rows of ``per_row`` (default: all in one row), MOSAIC_GAP apart, on black;
-    each one's top-left corner.
-
-    One row is what YuNet searches fastest, and it finds the most faces there: eight 64 px
-    squares of the 8-face clips in one row (568x64) took 1.9 ms and held 132-133 of 160 faces,
-    in rows of five (352x136) 2.9 ms and 129, in one column (64x568) 2.5-2.6 ms and 127-129, in
-    the same run on a 2-core CPU.
-    """
+def _mosaic(tiles: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``tiles`` laid in rows of up to MOSAIC_ROW px, MOSAIC_GAP apart, on black; each one's top-left corner."""
     origins, x, y, row_height, width = [], 0, 0, 0, 0
-    for i, tile in enumerate(tiles):
+    for tile in tiles:
         th, tw = tile.shape[:2]
-        if per_row and i and i % per_row == 0:
+        if x and x + tw > MOSAIC_ROW:
             x, y, row_height = 0, y + row_height + MOSAIC_GAP, 0
         origins.append((x, y))
         x += tw + MOSAIC_GAP

@@ -292,17 +292,7 @@ def stages(args) -> None:
     import cv2
     from clips import GroupScene, real_portraits
 
-    from emotion.detection import (
-        FULL_SIDE,
-        FULL_SIDE_HD,
-        ROI_SCALE,
-        ROI_SIDE,
-        YuNetDetector,
-        _mosaic,
-        create_detector,
-        iou,
-        shrink,
-    )
+    from emotion.detection import FULL_SIDE, FULL_SIDE_HD, YuNetDetector, create_detector, iou, shrink
     from emotion.pipeline import SceneCutDetector
     from emotion.preprocess import crop_face, eye_angle, to_gray
 
@@ -339,28 +329,11 @@ def stages(args) -> None:
     def search_mosaic(frame, found):
         return [d for near in detector.detect_near(frame, [face.box for face in found]) for d in near]
 
-    def mosaic_rows_of(per_row):
-        def search(frame, found):  # detect_near's mosaic of 64 px squares, in rows of per_row: faces in it
-            h, w = frame.shape[:2]
-            tiles = []
-            for x, y, bw, bh in (face.box for face in found):
-                side = ROI_SCALE * max(bw, bh)
-                x0, y0 = max(0, round(x + bw / 2 - side / 2)), max(0, round(y + bh / 2 - side / 2))
-                tiles.append(shrink(frame[y0 : min(h, round(y0 + side)), x0 : min(w, round(x0 + side))],
-                                    (ROI_SIDE, ROI_SIDE)))
-            mosaic, _ = _mosaic(tiles, per_row)
-            return detector._detect_scaled(mosaic, 1.0, (0, 0), (mosaic.shape[1], mosaic.shape[0]))
-
-        search.__name__ = f"rows_of_{per_row}" if per_row else "one_row"
-        return search
-
     comparisons = {"scene_cut": (whole_frame_thumbnail, grid_thumbnail),
                    "crops": (whole_frame_gray_crops, neighbourhood_crops),
                    "full_pass_resize": (full_pass(FULL_SIDE, False), full_pass(FULL_SIDE, True)),
                    "full_pass_hd_side": (full_pass(FULL_SIDE, True), full_pass(FULL_SIDE_HD, True)),
-                   "neighbourhood_search": (search_per_face, search_mosaic),
-                   # before: rows of up to 400 px, i.e. five 64 px squares and the gaps between them
-                   "mosaic_layout": (mosaic_rows_of(5), mosaic_rows_of(None))}
+                   "neighbourhood_search": (search_per_face, search_mosaic)}
     for size in ((640, 480), (1280, 720), (1920, 1080)):
         for faces in (1, 8) if size != (640, 480) else (1,):
             scene = GroupScene(size, faces)
@@ -382,11 +355,7 @@ def stages(args) -> None:
                         times[fn.__name__].append(statistics.median(per_frame))
                 line = {"size": f"{size[0]}x{size[1]}", "faces": faces, "stage": name,
                         **{fn: round(statistics.median(ms), 3) for fn, ms in times.items()}}
-                if name == "mosaic_layout":  # faces found in the mosaic itself (its own coordinates)
-                    for fn in pair:
-                        line[f"{fn.__name__}_faces_found"] = sum(len(fn(frame, known))
-                                                                for frame, known in zip(frames, found, strict=True))
-                elif name.startswith(("full_pass", "neighbourhood")):
+                if name.startswith(("full_pass", "neighbourhood")):
                     for fn in pair:
                         hits = sum(any(iou(d.box, box) > 0.4 for d in fn(frame, known)) for frame, known, truth
                                    in zip(frames, found, truths, strict=True) for box in truth)

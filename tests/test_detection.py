@@ -141,18 +141,17 @@ def test_face_finder_follows_a_face_cheaply_and_still_finds_new_ones(astronaut_b
     assert finder.find(np.full_like(two, 40), 0.05) == [] and calls["whole"] == 1  # lost: whole frame at once
 
 
-def test_the_mosaic_lays_the_squares_in_one_row():
-    """Eight 64 px squares side by side (568x64, where YuNet is fastest), each copied whole to its own
-    place, none touching another."""
+def test_the_mosaic_keeps_each_square_whole_and_apart():
+    """Eight 64 px squares in rows of up to MOSAIC_ROW px: five, then three; each copied whole to its own
+    place, the rest blank. (Other layouts were measured: one row was faster but its search kept fewer
+    of the 8-face 1080p clip's faces, 6.96 against 7.51 a frame.)"""
     tiles = [np.full((64, 64, 3), 20 * k + 10, np.uint8) for k in range(8)]
     mosaic, origins = detection._mosaic(tiles)
-    assert mosaic.shape == (64, 8 * 64 + 7 * detection.MOSAIC_GAP, 3)
+    assert mosaic.shape == (2 * 64 + detection.MOSAIC_GAP, 5 * 64 + 4 * detection.MOSAIC_GAP, 3)
+    assert [y for _, y in origins] == [0] * 5 + [64 + detection.MOSAIC_GAP] * 3
     for tile, (x, y) in zip(tiles, origins, strict=True):
-        assert y == 0 and (mosaic[:, x : x + 64] == tile).all()
-    assert (mosaic == 0).sum() == mosaic.size - 8 * 64 * 64 * 3  # the rest is the blank gap
-    wide = [np.full((96, 96, 3), 5, np.uint8), *tiles[:2]]  # a face searched wider: the row is as tall as it
-    mosaic, origins = detection._mosaic(wide)
-    assert mosaic.shape[:2] == (96, 96 + 2 * 64 + 2 * detection.MOSAIC_GAP) and origins[1] == (104, 0)
+        assert (mosaic[y : y + 64, x : x + 64] == tile).all()
+    assert (mosaic == 0).sum() == mosaic.size - 8 * 64 * 64 * 3
 
 
 @needs(YUNET_TEST_MODEL)
