@@ -138,6 +138,7 @@ class OnnxClassifier:
             self.metadata = json.loads(props.get("checkpoint_metadata", "{}"))
             self.decision = DecisionRule.from_dict(json.loads(props.get("decision", "null")))
             self.model_id = props.get("source_sha256") or hashlib.sha256(self.path.read_bytes()).hexdigest()
+            self.precision = props.get("precision", "float32")  # int8: written by training.quantize
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.path}: its moodtunes metadata is incomplete ({exc}); export it again.") \
                 from exc

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, needs
+from conftest import FER2013_CSV, FER2013_ZIP, FERPLUS_ZIP, ROOT, SHIPPED_CHECKPOINT, needs
 
 from emotion.checkpoint import load_checkpoint
 from emotion.classes import EMOTIONS
@@ -544,3 +544,33 @@ def test_each_training_script_helps_under_the_name_it_is_run_by(script):
     assert summary.strip() and not summary.startswith("options:")  # the docstring's first line
     assert f"python -m training.{script} --" in result.stdout  # its example, each backslash kept
     assert not re.search(r"\S {5,}--", result.stdout)  # no example's two lines joined into one
+
+
+def test_a_quantized_model_keeps_its_metadata_and_opens_as_the_app_opens_it(tiny_onnx, tmp_path):
+    from emotion.classifier import OnnxRuntimeClassifier
+    from training.quantize import quantize_onnx
+
+    faces = np.random.default_rng(5).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    out = quantize_onnx(tiny_onnx, tmp_path / "tiny.int8.onnx", faces)
+    float_model, int8 = OnnxRuntimeClassifier(tiny_onnx), OnnxRuntimeClassifier(out)
+    assert (float_model.precision, int8.precision) == ("float32", "int8")
+    assert int8.model_id == float_model.model_id and int8.decision == float_model.decision
+    assert int8.logits(faces).shape == (64, 7)
+    assert out.stat().st_size < tiny_onnx.stat().st_size
+    assert [f.name for f in tmp_path.iterdir()] == ["tiny.int8.onnx"]  # nothing half-written left beside it
+
+
+@needs(FERPLUS_ZIP)
+def test_the_int8_model_gives_the_float_models_labels(tmp_path):
+    """The shipped FER+ model in int8, calibrated on training faces: the same label on nearly every
+    validation face."""
+    from emotion.classifier import OnnxRuntimeClassifier
+    from training.quantize import quantize_onnx
+
+    train = load_dataset("ferplus", FERPLUS_ZIP, "train").labelled()
+    val = load_dataset("ferplus", FERPLUS_ZIP, "val").labelled()
+    shipped = SHIPPED_CHECKPOINT.with_suffix(".onnx")
+    int8 = OnnxRuntimeClassifier(quantize_onnx(shipped, tmp_path / "int8.onnx", train.images[:512]))
+    faces = val.images[:1000]
+    same = (int8(faces).argmax(1) == OnnxRuntimeClassifier(shipped)(faces).argmax(1)).mean()
+    assert same >= 0.98
