@@ -39,6 +39,7 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration_faces: np.ndar
     (uint8, N x side x side), with ``model``'s metadata; returns ``out``."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     source = OnnxRuntimeClassifier(model)  # refuses a file that is not a moodtunes model, in one line
     batches = [normalize(calibration_faces[i : i + 64], source.mean, source.std)
@@ -53,8 +54,10 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration_faces: np.ndar
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target, checked, then renamed: a failed run never replaces a good file.
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
-        candidate = Path(tmp) / out.name
-        quantize_static(str(model), str(candidate), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
+        candidate, prepared = Path(tmp) / out.name, Path(tmp) / "prepared.onnx"
+        # ONNX Runtime's own first step for static quantisation: shapes inferred and the graph optimised.
+        quant_pre_process(str(model), str(prepared))
+        quantize_static(str(prepared), str(candidate), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         quantized = onnx.load(str(candidate))
         del quantized.metadata_props[:]
