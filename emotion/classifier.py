@@ -115,6 +115,7 @@ class OnnxClassifier:
     """
 
     backend = ""
+    runtime_name = ""
     device = "cpu"
     precision = "float32"
 
@@ -156,8 +157,6 @@ class OnnxClassifier:
         if outputs != (1, len(classes)):
             raise CheckpointError(f"{self.path}: the network gives {outputs[1:]} outputs for {len(classes)} named "
                                   "classes; the file is inconsistent. Export it again.")
-
-    runtime_name = ""
 
     def _load(self) -> None:
         raise NotImplementedError

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import ONNX_BACKENDS, ONNX_CLASSIFIERS, Classifier, TorchClassifier, cpu_onnx_backend
+from emotion.classifier import ONNX_BACKENDS, Classifier, TorchClassifier, open_classifier
 from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
@@ -41,7 +41,7 @@ def open_evaluated(checkpoint: str, device: str, precision: str, onnx_backend: s
     """An .onnx runs on the CPU as the app runs it (``onnx_backend`` auto: ONNX Runtime where installed, else
     OpenCV); a .pt on torch in float32, or as the app runs it (``app``)."""
     if checkpoint.endswith(".onnx"):
-        return ONNX_CLASSIFIERS[cpu_onnx_backend(onnx_backend)](checkpoint)
+        return open_classifier(checkpoint, "cpu", onnx_backend)
     return TorchClassifier(checkpoint, device, precision=None if precision == "app" else precision)
 
 

@@ -29,6 +29,7 @@ from emotion.errors import MoodtunesError
 from emotion.preprocess import normalize
 from training.cli import add_dataset_arguments, script_parser
 from training.datasets import load_dataset
+from training.evaluate import classifier_probabilities
 from training.metrics import summarize
 
 CALIBRATION_FACES = 512
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except MoodtunesError as exc:
         error(str(exc))
         return 2
-    labels = {name: np.concatenate([classifier(val.images[i : i + 512]) for i in range(0, len(val.images), 512)])
-              .argmax(1) for name, classifier in runs.items()}
+    labels = {name: classifier_probabilities(classifier, val.images).argmax(1) for name, classifier in runs.items()}
     report = {"int8": str(out), "float": args.model, "val_faces": len(val.labels),
               "same_label_share": round(float((labels["float"] == labels["int8"]).mean()), 4)}
     for name, predicted in labels.items():
