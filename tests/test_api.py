@@ -154,7 +154,7 @@ def test_health_emotions_mood_and_analyze(photo):
         assert mood["playlists"] == [] and "error" not in mood
         health = api.get("/health").json()
         assert health["status"] == "ok" and health["backend"] == "onnxruntime" and health["device"] == "cpu"
-        assert health["detector"] == "Haar cascade" and health["model"] == "emotion_ferplus.onnx"
+        assert health["detector"] == "Haar cascade" and health["model"] == "emotion_ferplus.int8.onnx"
         assert health["source"] == {"name": str(photo), "kind": "photos", "state": "running"}
         assert health["calibrated"] is False and "detector_note" not in health and "calibration_note" not in health
         assert health["uptime_s"] >= 0

@@ -20,10 +20,14 @@ def recognizer():
 
 
 def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
-    # On the CPU: its ONNX twin, run by ONNX Runtime (torch is not even imported).
-    assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".onnx")
-    assert (recognizer.backend, recognizer.device, recognizer.precision) == ("onnxruntime", "cpu", "float32")
+    # On the CPU: its int8 twin, run by ONNX Runtime (torch is not even imported); OpenCV's DNN
+    # module, slower on int8 graphs, opens the float32 twin.
+    assert recognizer.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".int8.onnx")
+    assert (recognizer.backend, recognizer.device, recognizer.precision) == ("onnxruntime", "cpu", "int8")
     assert recognizer.classifier.metadata["dataset"] == "ferplus"
+    opencv = EmotionRecognizer(device="cpu", detector="haar", backend="opencv")
+    assert opencv.checkpoint_path == SHIPPED_CHECKPOINT.with_suffix(".onnx") and opencv.precision == "float32"
+    assert opencv.classifier.model_id == recognizer.classifier.model_id  # one model: calibrations carry over
     torch_twin = EmotionRecognizer(device="cpu", detector="haar", backend="torch")
     assert torch_twin.checkpoint_path == SHIPPED_CHECKPOINT and torch_twin.backend == "torch"
 
@@ -81,8 +85,9 @@ def test_classify_of_nothing_is_empty(recognizer):
 
 def test_both_cpu_runtimes_give_the_same_logits_and_labels():
     faces = list(np.random.default_rng(4).integers(0, 255, (64, 48, 48), dtype=np.uint8))
-    runtime = EmotionRecognizer(device="cpu", detector="haar", backend="onnxruntime")
-    opencv = EmotionRecognizer(device="cpu", detector="haar", backend="opencv")
+    float_model = SHIPPED_CHECKPOINT.with_suffix(".onnx")  # the same file on both (by default ORT's is int8)
+    runtime = EmotionRecognizer(float_model, device="cpu", detector="haar", backend="onnxruntime")
+    opencv = EmotionRecognizer(float_model, device="cpu", detector="haar", backend="opencv")
     assert (runtime.backend, opencv.backend) == ("onnxruntime", "opencv")
     assert runtime.model_id == opencv.model_id and runtime.decision == opencv.decision
     np.testing.assert_allclose(runtime.logits(faces), opencv.logits(faces), atol=1e-4)

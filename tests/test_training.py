@@ -483,6 +483,29 @@ def test_each_onnx_twin_is_its_checkpoint(name):
     assert np.abs(twin - reference).max() < 1e-3
 
 
+@pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
+def test_each_int8_twin_is_its_float_model(name):
+    """The shipped .int8.onnx was quantised from the shipped float model (same checksum, metadata and
+    decision) and gives its labels to nearly every test face."""
+    from emotion.classifier import OnnxRuntimeClassifier, read_onnx_metadata
+
+    float_path, int8_path = ROOT / "checkpoints" / f"{name}.onnx", ROOT / "checkpoints" / f"{name}.int8.onnx"
+    float_meta, int8_meta = read_onnx_metadata(float_path), read_onnx_metadata(int8_path)
+    assert int8_meta.pop("precision") == "int8", f"{int8_path.name} is not int8"
+    float_meta.pop("precision", None)
+    assert int8_meta == float_meta, (f"{int8_path.name} is stale: python -m training.quantize --model "
+                                     f"{float_path.relative_to(ROOT)} --out {int8_path.relative_to(ROOT)} ...")
+    dataset, data = ("ferplus", FERPLUS_ZIP) if name == "emotion_ferplus" else ("fer2013", FER2013_CSV)
+    if not data.exists():
+        pytest.skip(f"{data} is not here")
+    faces = load_dataset(dataset, data, "test").labelled().images
+    float_model, int8 = OnnxRuntimeClassifier(float_path), OnnxRuntimeClassifier(int8_path)
+    labels = [np.concatenate([model(faces[i : i + 512]).argmax(1) for i in range(0, len(faces), 512)])
+              for model in (float_model, int8)]
+    same = (labels[0] == labels[1]).mean()
+    assert same >= 0.985, f"int8 gives the float model's label to {same:.2%} of the test faces"
+
+
 def test_export_refuses_nothing_good_and_writes_atomically(tmp_path, tiny_checkpoint):
     from emotion.classifier import read_onnx_metadata
     from training.export import main as export_main

@@ -45,7 +45,7 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration_faces: np.ndar
     source = OnnxRuntimeClassifier(model)  # refuses a file that is not a moodtunes model, in one line
     batches = [normalize(calibration_faces[i : i + 64], source.mean, source.std)
                for i in range(0, len(calibration_faces), 64)]
-    input_name = source._session.get_inputs()[0].name
+    input_name = onnx.load(str(model), load_external_data=False).graph.input[0].name
 
     class Faces(CalibrationDataReader):
         def get_next(self) -> dict | None:
