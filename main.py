@@ -23,6 +23,7 @@ Spotify setup (once: a free developer app and its client id): see the README's
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -140,9 +141,17 @@ def configure_process() -> None:
     OpenCV reads its thread-pool variables once, when it is loaded, so this runs before anything
     imports cv2 (main.py's own imports do not).
 
-    - OpenCV gets a thread per core, up to 4 (more do not pay for a 48 px network): two
-      threads took the benchmark clip from ~103 to ~115-140 frames/s on a 2-core CPU.
-    - Its pool's workers sleep instead of spinning while they wait for work. With one busy
+    - One thread for OpenCV's pool and ONNX Runtime's (which follows it) unless MOODTUNES_THREADS
+      says otherwise. The parallelism that pays is between the app's own threads (the camera or
+      file reader decodes the next frame while this one is analysed; the window draws on its
+      own); splitting each layer of a 48 px int8 network or a 320 px detector across cores costs
+      a hand-over per layer. On a 2-core CPU, alternating (tests/bench.py load): one face in
+      640x480 747-875 against 592-817 frames/s idle, 378-443 against 217-317 with one busy
+      process per core; eight faces in 1080p 115-123 against 120-144 idle, 61-79 against 53-73
+      loaded. Without ONNX Runtime the float32 network runs on OpenCV, where a thread per core
+      (up to 4) still pays: eight faces in 1080p 58-66 against 43-46 frames/s with one.
+    - Where the pool has more threads (MOODTUNES_THREADS), its workers sleep instead of spinning
+      while they wait for work. With one busy
       process per core (a laptop with a browser open), spinning workers lost their slices to
       each other: the default spin kept 0.41 of the idle frame rate, no spin 0.58, in the same
       run (tests/bench.py load).
@@ -164,7 +173,9 @@ def configure_process() -> None:
     os.environ.setdefault("KMP_BLOCKTIME", "0")
     import cv2
 
-    cv2.setNumThreads(int(os.environ.get("MOODTUNES_THREADS", 0)) or min(4, os.cpu_count() or 1))
+    network_on_opencv = importlib.util.find_spec("onnxruntime") is None
+    cv2.setNumThreads(int(os.environ.get("MOODTUNES_THREADS", 0)) or (min(4, os.cpu_count() or 1)
+                                                                     if network_on_opencv else 1))
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 

@@ -232,21 +232,23 @@ def smallest_face(args) -> None:
 
 
 def batch(args) -> None:
-    """The emotion network at batch 1, 2, 4 and 8 on each CPU runtime (ONNX Runtime, OpenCV), runs
-    alternating, with the app's thread settings: wall and CPU ms per face. For OpenCV also where the
-    time goes, by each convolution's input size (OpenCV runs its Winograd convolution only on inputs
-    of 12x12 and more; smaller ones take its generic path)."""
+    """The emotion network at batch 1, 2, 4 and 8 on each CPU runtime (ONNX Runtime in int8, the app's
+    default, and in float32; OpenCV in float32), runs alternating, with the app's thread settings:
+    wall and CPU ms per face. For OpenCV also where the time goes, by each convolution's input size
+    (OpenCV runs its Winograd convolution only on inputs of 12x12 and more; smaller ones take its
+    generic path)."""
     import main
 
     main.configure_process()
     import cv2
     import numpy as np
 
-    from emotion.classifier import ONNX_BACKENDS
-    from emotion.recognizer import EmotionRecognizer
+    from checkpoints import shipped
+    from emotion.classifier import DEFAULT_MODEL, OnnxRuntimeClassifier, OpenCVClassifier
 
-    classifiers = {backend: EmotionRecognizer(device="cpu", backend=backend, detector="haar").classifier
-                   for backend in ONNX_BACKENDS}
+    float_model, int8_model = shipped(f"{DEFAULT_MODEL}.onnx"), shipped(f"{DEFAULT_MODEL}.int8.onnx")
+    classifiers = {"onnxruntime int8": OnnxRuntimeClassifier(int8_model),
+                   "onnxruntime float32": OnnxRuntimeClassifier(float_model), "opencv": OpenCVClassifier(float_model)}
     net = classifiers["opencv"]._net  # the very network the app runs on OpenCV: its per-layer profile
     size = classifiers["opencv"].input_size
     _, inputs, _ = net.getLayersShapes([1, 1, size, size])
@@ -274,8 +276,9 @@ def batch(args) -> None:
             if kind == "Convolution":
                 key = f"conv_on_{side}x{side}"
                 by_input[key] = round(by_input.get(key, 0.0) + ms / n, 3)
-        for backend in classifiers:
-            figures = {"batch": n, "backend": backend, "threads": cv2.getNumThreads(),
+        for backend, classifier in classifiers.items():
+            figures = {"batch": n, "backend": classifier.backend, "precision": classifier.precision,
+                       "threads": cv2.getNumThreads(),
                        "wall_ms_per_face_p50": round(statistics.median(walls[backend]) / n, 3),
                        "cpu_ms_per_face": round(cpu[backend] / len(walls[backend]) / n, 3)}
             if backend == "opencv":
