@@ -135,6 +135,19 @@ class Stopped(Exception):
     """SIGTERM arrived: end the run as Ctrl-C does, summary included."""
 
 
+def thread_count() -> int:
+    """MOODTUNES_THREADS, else one thread, or a thread per core (up to 4) where OpenCV runs the network
+    (see configure_process)."""
+    value = os.environ.get("MOODTUNES_THREADS", "").strip()
+    if not value:
+        network_on_opencv = importlib.util.find_spec("onnxruntime") is None
+        return min(4, os.cpu_count() or 1) if network_on_opencv else 1
+    if not value.isdigit() or int(value) < 1:
+        raise MoodtunesError(f"MOODTUNES_THREADS must be a whole number of threads, 1 or more (it is {value!r}); "
+                             "unset it to let moodtunes choose.")
+    return int(value)
+
+
 def configure_process() -> None:
     """The process-wide settings the app runs with, set once at start-up, before cv2 or torch load.
 
@@ -173,9 +186,7 @@ def configure_process() -> None:
     os.environ.setdefault("KMP_BLOCKTIME", "0")
     import cv2
 
-    network_on_opencv = importlib.util.find_spec("onnxruntime") is None
-    cv2.setNumThreads(int(os.environ.get("MOODTUNES_THREADS", 0)) or (min(4, os.cpu_count() or 1)
-                                                                     if network_on_opencv else 1))
+    cv2.setNumThreads(thread_count())
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
@@ -329,9 +340,9 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_process()
-    args = build_parser().parse_args(argv)
     try:
+        configure_process()
+        args = build_parser().parse_args(argv)
         if args.command == "playlist":
             from playlist.cli import run as run_playlist
 

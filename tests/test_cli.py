@@ -30,7 +30,7 @@ def test_headless_prints_a_line_per_frame_and_a_summary(face_video):
     assert frames[-1]["mood"]["label"] == "happy"
     assert summary["summary"] is True and summary["frames"] == 30 and summary["frames_with_faces"] >= 28
     assert summary["detector"] == "Haar cascade" and summary["device"] == "cpu"
-    assert summary["precision"] in ("float32", "bfloat16")
+    assert summary["precision"] == "int8" and summary["backend"] == "onnxruntime"  # the CPU default
     for stage in ("detect", "classify", "total"):
         assert summary["latency_ms"][stage]["p95"] >= summary["latency_ms"][stage]["p50"] > 0
 
@@ -123,3 +123,12 @@ def test_help_names_the_keys_and_the_playlist_setup():
     assert playlist_help.returncode == 0
     assert "SPOTIPY_CLIENT_ID" in playlist_help.stdout and '"Spotify setup"' in playlist_help.stdout
     assert "Make a Spotify playlist" in playlist_help.stdout  # a description, not only the usage
+
+
+@pytest.mark.parametrize("threads", ["abc", "0", "-2", "1.5"])
+def test_a_bad_thread_count_is_one_clear_line(threads):
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "MOODTUNES_THREADS": threads})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert "MOODTUNES_THREADS must be a whole number" in result.stderr and repr(threads) in result.stderr

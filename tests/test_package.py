@@ -36,7 +36,8 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_what_the_app_loads(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    models = [f"checkpoints/emotion_{name}.{ext}" for name in ("ferplus", "fer2013") for ext in ("pt", "onnx")]
+    models = [f"checkpoints/emotion_{name}.{ext}" for name in ("ferplus", "fer2013") for ext in ("pt", "onnx",
+                                                                                                 "int8.onnx")]
     yunet = [f"emotion/models/face_detection_yunet_2023mar.{ext}" for ext in ("onnx", "LICENSE.txt")]
     for needed in ("main.py", "checkpoints/__init__.py", *models, *yunet, "playlist/profiles.toml",
                    "emotion/classifier.py", "gui/window.py", "training/train.py"):
@@ -63,6 +64,7 @@ def test_the_installed_app_runs_from_any_folder(wheel, tmp_path, astronaut_bgr):
     *frames, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert frames[0]["faces"][0]["label"] == "happy"
     assert summary["checkpoint"].startswith(str(site)) and summary["backend"] == "onnxruntime"
+    assert summary["checkpoint"].endswith("emotion_ferplus.int8.onnx") and summary["precision"] == "int8"
 
 
 def imported_modules(path: Path) -> set[str]:
