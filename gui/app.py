@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import socket
 import sys
+from typing import TYPE_CHECKING
 
 from emotion.errors import MoodtunesError
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +38,41 @@ def run(args: argparse.Namespace) -> int:
                       first_face_report=args.first_face_report, calibration=args.calibration,
                       no_calibration=args.no_calibration, resolution=args.resolution)
     window = MainWindow(options, QSettings())
+    signals = CloseOnSignals(window)
     window.show()
     window.start()
-    return app.exec()
+    status = app.exec()
+    # 128 + the signal's number, as the headless run and shells report it: 130 Ctrl-C, 143 SIGTERM
+    return 128 + signals.received[0] if signals.received else status
+
+
+class CloseOnSignals:
+    """Ctrl-C in the terminal (SIGINT) and SIGTERM close the window the way Q does: the camera
+    released, the threads stopped, the settings saved; ``received`` lists the signals.
+
+    Python runs its signal handlers only when the interpreter next gets control. In Qt's event loop
+    that can be never (a paused window), or inside a paint event, where a KeyboardInterrupt is
+    printed, swallowed, and the window stays open. So the C-level handler also writes the signal
+    to a socket (``signal.set_wakeup_fd``) that Qt watches, and the Python side runs at once.
+    Keep this object for as long as the event loop runs: it owns the sockets.
+    """
+
+    def __init__(self, window: QWidget) -> None:
+        from PySide6.QtCore import QSocketNotifier
+
+        self.window = window
+        self.received: list[int] = []
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda signum, frame: self.received.append(signum))
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, window)
+        self._notifier.activated.connect(self._woken)
+
+    def _woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._reader.recv(64)
+        if self.received:
+            self.window.close()

@@ -641,3 +641,29 @@ def test_the_camera_resolution_is_a_menu_choice_that_is_remembered(qtbot, settin
     given = MainWindow(Options(source=str(face_video), detector="haar", resolution=(1920, 1080)), settings)
     qtbot.addWidget(given)
     assert given.resolution_actions[(1920, 1080)].isChecked()  # --resolution wins over the remembered one
+
+
+@pytest.mark.parametrize(("sent", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_and_sigterm_close_the_window_as_q_does(tmp_path, face_video, sent, status):
+    """Ctrl-C in the terminal used to print a KeyboardInterrupt from inside a paint event and leave
+    the window open for good; now it closes (sources released, settings saved) with 128 + signal."""
+    import os
+    import signal
+
+    photo = tmp_path / "me.jpg"  # a still: nothing arrives to give Python control, the hard case
+    cv2.imwrite(str(photo), cv2.VideoCapture(str(face_video)).read()[1])
+    for source in (face_video, photo):
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+               "MOODTUNES_CONFIG_DIR": str(tmp_path / "moodtunes")}
+        app = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--source", str(source), "--loop",
+                                "--detector", "haar"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        time.sleep(5)  # the window up and its event loop running (it starts in about half a second)
+        assert app.poll() is None, app.communicate()[1]
+        app.send_signal(getattr(signal, sent))
+        try:
+            _, stderr = app.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            pytest.fail(f"the window ignored {sent}: {app.communicate()[1][-500:]}")
+        assert app.returncode == status and "Traceback" not in stderr, stderr
