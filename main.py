@@ -16,6 +16,10 @@ keys in the window:
   Ctrl+O     open a photo or video instead of the camera
   Q, Esc     quit
 
+environment:
+  MOODTUNES_THREADS=N        threads for OpenCV and ONNX Runtime (default 1; without ONNX Runtime, 1 per core up to 4)
+  MOODTUNES_CONFIG_DIR=DIR   where settings, the Spotify sign-in and the calibration are kept
+
 Spotify setup (once: a free developer app and its client id): see the README's
 "Spotify setup" section; `moodtunes playlist --mood happy --dry-run` prints the steps too.
 """

@@ -246,8 +246,9 @@ class TorchClassifier:
             import torch
         except ImportError as exc:
             raise MoodtunesError(
-                f"{'A .pt checkpoint' if str(path).endswith('.pt') else f'--device {device}'} needs PyTorch, which "
-                "is not installed: pip install 'moodtunes[gpu]' (or run an .onnx model on the CPU)."
+                f"PyTorch runs {Path(path).name} here (a .pt checkpoint, --backend torch or --device {device} ask for "
+                "it), and it is not installed: pip install 'moodtunes[gpu]', or leave those out to run the ONNX "
+                "model on the CPU without it."
             ) from exc
 
         from emotion.checkpoint import load_checkpoint

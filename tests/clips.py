@@ -186,10 +186,13 @@ if __name__ == "__main__":
                                                         "the one-face clip)")
     parser.add_argument("--faces", type=int, default=1)
     args = parser.parse_args()
-    if args.out.suffix.lower() in (".jpg", ".jpeg", ".png"):
-        cv2.imwrite(str(args.out), face_scene(astronaut()))
-        print(args.out)
-    elif args.size:
-        print(write_group_clip(args.out, args.size, args.faces, args.frames, args.fps))
-    else:
-        print(write_face_clip(args.out, args.frames, args.fps))
+    try:
+        if args.out.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            cv2.imwrite(str(args.out), face_scene(astronaut()))
+            print(args.out)
+        elif args.size:
+            print(write_group_clip(args.out, args.size, args.faces, args.frames, args.fps))
+        else:
+            print(write_face_clip(args.out, args.frames, args.fps))
+    except ModuleNotFoundError as exc:  # the photos of real people come from these two packages
+        raise SystemExit(f"error: tests/clips.py needs {exc.name}: pip install scikit-image matplotlib") from None
