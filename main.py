@@ -144,6 +144,7 @@ def thread_count() -> int:
     (see configure_process)."""
     value = os.environ.get("MOODTUNES_THREADS", "").strip()
     if not value:
+        # emotion.classifier.onnxruntime_installed, without importing that module (and its imports) here
         network_on_opencv = importlib.util.find_spec("onnxruntime") is None
         return min(4, os.cpu_count() or 1) if network_on_opencv else 1
     if not value.isdigit() or int(value) < 1:
@@ -183,6 +184,7 @@ def configure_process() -> None:
       emotion package, used as a library, leaves its caller's logging alone.
     Users can still set any of these variables themselves (OPENCV_LOG_LEVEL included); they win.
     """
+    threads = thread_count()  # a bad MOODTUNES_THREADS is refused before any native library loads
     os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "0")
     os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN", "1000")
     os.environ.setdefault("OPENCV_THREAD_POOL_ACTIVE_WAIT_PAUSE_LIMIT", "0")  # 0: yield, never pause-spin
@@ -190,7 +192,7 @@ def configure_process() -> None:
     os.environ.setdefault("KMP_BLOCKTIME", "0")
     import cv2
 
-    cv2.setNumThreads(thread_count())
+    cv2.setNumThreads(threads)
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 

@@ -243,12 +243,11 @@ def batch(args) -> None:
     import cv2
     import numpy as np
 
-    from checkpoints import shipped
-    from emotion.classifier import DEFAULT_MODEL, OnnxRuntimeClassifier, OpenCVClassifier
+    from emotion.classifier import OnnxRuntimeClassifier, open_classifier
 
-    float_model, int8_model = shipped(f"{DEFAULT_MODEL}.onnx"), shipped(f"{DEFAULT_MODEL}.int8.onnx")
-    classifiers = {"onnxruntime int8": OnnxRuntimeClassifier(int8_model),
-                   "onnxruntime float32": OnnxRuntimeClassifier(float_model), "opencv": OpenCVClassifier(float_model)}
+    default, opencv = open_classifier(backend="onnxruntime"), open_classifier(backend="opencv")  # as the app opens
+    classifiers = {"onnxruntime int8": default, "onnxruntime float32": OnnxRuntimeClassifier(opencv.path),
+                   "opencv": opencv}
     net = classifiers["opencv"]._net  # the very network the app runs on OpenCV: its per-layer profile
     size = classifiers["opencv"].input_size
     _, inputs, _ = net.getLayersShapes([1, 1, size, size])

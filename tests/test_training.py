@@ -488,6 +488,7 @@ def test_each_int8_twin_is_its_float_model(name):
     """The shipped .int8.onnx was quantised from the shipped float model (same checksum, metadata and
     decision) and gives its labels to nearly every test face."""
     from emotion.classifier import OnnxRuntimeClassifier, read_onnx_metadata
+    from training.evaluate import classifier_probabilities
 
     float_path, int8_path = ROOT / "checkpoints" / f"{name}.onnx", ROOT / "checkpoints" / f"{name}.int8.onnx"
     float_meta, int8_meta = read_onnx_metadata(float_path), read_onnx_metadata(int8_path)
@@ -500,8 +501,7 @@ def test_each_int8_twin_is_its_float_model(name):
         pytest.skip(f"{data} is not here")
     faces = load_dataset(dataset, data, "test").labelled().images
     float_model, int8 = OnnxRuntimeClassifier(float_path), OnnxRuntimeClassifier(int8_path)
-    labels = [np.concatenate([model(faces[i : i + 512]).argmax(1) for i in range(0, len(faces), 512)])
-              for model in (float_model, int8)]
+    labels = [classifier_probabilities(model, faces).argmax(1) for model in (float_model, int8)]
     same = (labels[0] == labels[1]).mean()
     assert same >= 0.985, f"int8 gives the float model's label to {same:.2%} of the test faces"
 

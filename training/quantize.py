@@ -45,7 +45,8 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration_faces: np.ndar
     source = OnnxRuntimeClassifier(model)  # refuses a file that is not a moodtunes model, in one line
     batches = [normalize(calibration_faces[i : i + 64], source.mean, source.std)
                for i in range(0, len(calibration_faces), 64)]
-    input_name = onnx.load(str(model), load_external_data=False).graph.input[0].name
+    graph = onnx.load(str(model), load_external_data=False)  # its input's name, and the metadata to keep
+    input_name = graph.graph.input[0].name
 
     class Faces(CalibrationDataReader):
         def get_next(self) -> dict | None:
@@ -62,8 +63,7 @@ def quantize_onnx(model: str | Path, out: str | Path, calibration_faces: np.ndar
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         quantized = onnx.load(str(candidate))
         del quantized.metadata_props[:]
-        quantized.metadata_props.extend(prop for prop in onnx.load(str(model), load_external_data=False)
-                                        .metadata_props if prop.key != "precision")
+        quantized.metadata_props.extend(prop for prop in graph.metadata_props if prop.key != "precision")
         quantized.metadata_props.add(key="precision", value="int8")
         onnx.save(quantized, str(candidate))
         OnnxRuntimeClassifier(candidate)  # opens as the app opens it
