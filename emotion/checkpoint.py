@@ -4,6 +4,8 @@ A checkpoint is a dict saved with torch.save and read back with ``weights_only=T
 
     format, format_version   identify the file as a moodtunes emotion checkpoint
     model_config             the network's shape: EmotionNetConfig.to_dict() (lists, not tuples)
+    ensemble                 optional: {"members": n, "mirror": bool} for a MirrorEnsemble of n networks of
+                             that shape (weights under "members.<i>."); without it, one network
     classes                  class names in output order (must equal EMOTIONS)
     input_size               side of the square gray input in pixels
     normalization            {"mean": float, "std": float} on the 0..1 pixel scale
@@ -31,7 +33,7 @@ from emotion.atomic import atomic_write
 from emotion.classes import EMOTIONS
 from emotion.decision import DecisionRule
 from emotion.errors import CheckpointError
-from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, MirrorEnsemble
 
 FORMAT = "moodtunes-emotion-checkpoint"
 FORMAT_VERSION = 1
@@ -39,7 +41,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Checkpoint:
-    model: CustomDeepEmotionNet
+    model: CustomDeepEmotionNet | MirrorEnsemble
     classes: tuple[str, ...]
     input_size: int
     mean: float
@@ -52,7 +54,7 @@ class Checkpoint:
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: CustomDeepEmotionNet,
+    model: CustomDeepEmotionNet | MirrorEnsemble,
     *,
     mean: float,
     std: float,
@@ -71,6 +73,8 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata,
     }
+    if isinstance(model, MirrorEnsemble):
+        payload["ensemble"] = {"members": len(model.members), "mirror": model.mirror}
     if decision is not None and (decision.prior is not None or decision.typical_neutral is not None):
         payload["decision"] = decision.to_dict()
     if training_state is not None:
@@ -142,7 +146,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"the {len(EMOTIONS)} classes {', '.join(EMOTIONS)} in that order. Use a matching checkpoint."
         )
     config = dict(payload["model_config"])
-    outputs = payload["state_dict"].get("classifier.weight")
+    ensemble = payload.get("ensemble")
+    if ensemble is not None and not (
+            isinstance(ensemble, dict) and isinstance(ensemble.get("members"), int) and ensemble["members"] >= 1
+            and isinstance(ensemble.get("mirror"), bool)):
+        raise CheckpointError(f"{path}: its ensemble entry {ensemble!r} is not a member count and a mirror flag; "
+                              "write it again with `python -m training.combine`.")
+    prefix = "members.0." if ensemble else ""
+    outputs = payload["state_dict"].get(prefix + "classifier.weight")
     if config.get("num_classes", len(classes)) != len(classes) or (
             outputs is not None and getattr(outputs, "shape", (None,))[0] != len(classes)):
         raise CheckpointError(
@@ -150,7 +161,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "the file is inconsistent. Retrain the model or use a checkpoint written by `python -m training.train`."
         )
     try:
-        model = CustomDeepEmotionNet(EmotionNetConfig.from_dict(config))
+        shape = EmotionNetConfig.from_dict(config)
+        model = (MirrorEnsemble([CustomDeepEmotionNet(shape) for _ in range(ensemble["members"])], ensemble["mirror"])
+                 if ensemble else CustomDeepEmotionNet(shape))
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, RuntimeError) as exc:
         detail = str(exc).strip().splitlines()[0]

@@ -1,9 +1,9 @@
-"""CustomDeepEmotionNet: a VGG-style CNN with a global-average-pooling head."""
+"""CustomDeepEmotionNet: a VGG-style CNN with a global-average-pooling head; MirrorEnsemble averages them."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,12 +91,43 @@ class CustomDeepEmotionNet(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-def fuse_batchnorm(model: CustomDeepEmotionNet) -> CustomDeepEmotionNet:
+class MirrorEnsemble(nn.Module):
+    """Networks of one shape run as one: each sees the face (and, with ``mirror``, its mirror image too);
+    their logits are averaged.
+
+    A face and its mirror image show the same emotion, and networks trained apart err apart, so the
+    average is steadier than any one reading: on the validation splits the mirror image adds 0.6-0.7
+    points of balanced accuracy and a second FER2013 network about one more (MODEL_CARD.md). Logits,
+    not probabilities, are averaged, so the output is one logit vector that the decision rule and a
+    personal calibration treat exactly as a single network's.
+    """
+
+    def __init__(self, members: Sequence[CustomDeepEmotionNet], mirror: bool) -> None:
+        super().__init__()
+        if not members or any(m.config != members[0].config for m in members):
+            raise ValueError("a MirrorEnsemble needs one or more networks of the same shape")
+        self.config = members[0].config
+        self.members = nn.ModuleList(members)
+        self.mirror = mirror
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = [x]
+        if self.mirror:
+            # Reversed columns by a constant Gather: both OpenCV's DNN importer and ONNX Runtime run it.
+            views.append(x.index_select(3, torch.arange(x.shape[-1] - 1, -1, -1, device=x.device)))
+        logits = [member(view) for member in self.members for view in views]
+        # A sum, not stack().mean(0): OpenCV's DNN importer misreads that pair of ONNX nodes.
+        return sum(logits[1:], logits[0]) / len(logits)
+
+
+def fuse_batchnorm(model: CustomDeepEmotionNet | MirrorEnsemble) -> CustomDeepEmotionNet | MirrorEnsemble:
     """An inference-only copy with each BatchNorm folded into the convolution before it.
 
     Same outputs up to float rounding, a third fewer layers to run: on a 2-core CPU one face
     takes 2.4 ms instead of 3.2 ms, most of the saving being per-layer overhead at batch 1.
     """
+    if isinstance(model, MirrorEnsemble):
+        return MirrorEnsemble([fuse_batchnorm(member) for member in model.members], model.mirror).eval()
     fused = copy.deepcopy(model).eval()
     for i, block in enumerate(fused.features):
         layers: list[nn.Module] = []

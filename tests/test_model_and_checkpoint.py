@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from emotion.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from emotion.classes import EMOTIONS, NUM_CLASSES, STYLES
-from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, fuse_batchnorm
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, MirrorEnsemble, fuse_batchnorm
 from emotion.preprocess import FER_MEAN, FER_STD
 
 
@@ -188,3 +188,36 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
     assert load_checkpoint(path).metadata == {"dataset": "good"}
+
+
+def tiny_network(seed: int) -> CustomDeepEmotionNet:
+    torch.manual_seed(seed)
+    return CustomDeepEmotionNet(EmotionNetConfig(widths=(8, 8, 16, 16, 16), depths=(1, 1, 1, 1, 1))).eval()
+
+
+def test_mirror_ensemble_averages_its_networks_over_the_face_and_its_mirror_image():
+    a, b = tiny_network(0), tiny_network(1)
+    x = torch.randn(3, 1, 48, 48)
+    mirrored = x.flip(-1)
+    expected = (a(x) + a(mirrored) + b(x) + b(mirrored)) / 4
+    torch.testing.assert_close(MirrorEnsemble([a, b], mirror=True)(x), expected)
+    torch.testing.assert_close(MirrorEnsemble([a, b], mirror=False)(x), (a(x) + b(x)) / 2)
+    alone = MirrorEnsemble([a], mirror=True)
+    torch.testing.assert_close(alone(mirrored), alone(x))  # a face and its mirror image read alike
+    torch.testing.assert_close(fuse_batchnorm(alone)(x), alone(x), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="same shape"):
+        MirrorEnsemble([a, CustomDeepEmotionNet().eval()], mirror=False)
+
+
+def test_a_mirror_ensemble_round_trips_through_its_checkpoint(tmp_path):
+    path = tmp_path / "combined.pt"
+    model = save(path, MirrorEnsemble([tiny_network(0), tiny_network(1)], mirror=True)).eval()
+    assert torch.load(path, weights_only=True)["ensemble"] == {"members": 2, "mirror": True}
+    loaded = load_checkpoint(path).model
+    assert isinstance(loaded, MirrorEnsemble) and loaded.mirror and len(loaded.members) == 2
+    x = torch.randn(2, 1, 48, 48)
+    assert torch.equal(loaded(x), model(x))
+    for bad in ({"members": 0, "mirror": True}, {"members": 2}, "two"):
+        edit(path, ensemble=bad)
+        with pytest.raises(CheckpointError, match="ensemble entry"):
+            load_checkpoint(path)

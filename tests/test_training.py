@@ -597,3 +597,51 @@ def test_the_int8_model_gives_the_float_models_labels(tmp_path):
     faces = val.images[:1000]
     same = (int8(faces).argmax(1) == OnnxRuntimeClassifier(shipped)(faces).argmax(1)).mean()
     assert same >= 0.98
+
+
+def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_checkpoint, capsys):
+    """training.combine writes one checkpoint of two networks that also read the mirror image; its ONNX
+    export gives the same logits on OpenCV, ONNX Runtime and torch, and it can still be trained from nowhere."""
+    from emotion.checkpoint import save_checkpoint
+    from emotion.classifier import OpenCVClassifier, TorchClassifier
+    from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, MirrorEnsemble
+    from training.combine import main as combine_main
+    from training.export import export_onnx
+    from training.train import main as train_main
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, CustomDeepEmotionNet(load_checkpoint(tiny_checkpoint).model.config),
+                    mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none"})
+    combined = tmp_path / "combined.pt"
+    assert combine_main(["--checkpoint", str(tiny_checkpoint), str(other), "--mirror", "--out", str(combined)]) == 0
+    ckpt = load_checkpoint(combined)
+    assert isinstance(ckpt.model, MirrorEnsemble) and ckpt.decision.prior is None  # training.decide chooses anew
+    assert [m["checkpoint"] for m in ckpt.metadata["members"]] == [os.path.relpath(tiny_checkpoint),
+                                                                   os.path.relpath(other)]
+
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    onnx = export_onnx(combined, tmp_path / "combined.onnx")  # fails itself if a runtime disagrees
+    torch_logits = TorchClassifier(combined, "cpu", precision="float32").logits(faces)
+    np.testing.assert_allclose(OpenCVClassifier(onnx).logits(faces), torch_logits, atol=1e-4)
+    np.testing.assert_allclose(TorchClassifier(combined, "cpu", precision="float32").logits(faces[:, :, ::-1]),
+                               torch_logits, atol=1e-4)  # the mirror image reads as the face
+
+    capsys.readouterr()
+    wider = tmp_path / "wider.pt"
+    save_checkpoint(wider, CustomDeepEmotionNet(EmotionNetConfig()), mean=FER_MEAN, std=FER_STD,
+                    metadata={"dataset": "none"})
+    refusals = {
+        (str(tiny_checkpoint), str(wider), "--mirror"): "another shape",
+        (str(combined), "--mirror"): "already a combined model",
+        (str(tiny_checkpoint),): "One network without --mirror",
+    }
+    for checkpoints, refusal in refusals.items():
+        out = tmp_path / "refused.pt"
+        assert combine_main(["--checkpoint", *checkpoints, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and refusal in err and "\n" not in err and not out.exists()
+    data = fer_csv_of(tmp_path / "fer.csv")
+    assert train_main(["--dataset", "fer2013", "--data", str(data), "--out", str(tmp_path / "more"), "--epochs", "1",
+                       "--init", str(combined), "--workers", "0", "--threads", "1"]) == 2
+    assert "combined model" in capsys.readouterr().err

@@ -52,7 +52,7 @@ from emotion.cli import error, warn
 from emotion.decision import DecisionRule, class_prior
 from emotion.device import cpu_has_bf16, resolve_device
 from emotion.errors import MoodtunesError
-from emotion.model import CustomDeepEmotionNet, EmotionNetConfig
+from emotion.model import CustomDeepEmotionNet, EmotionNetConfig, MirrorEnsemble
 from emotion.preprocess import FER_MEAN, FER_STD, normalize
 from training.augment import AugmentedFaces, build_augmentation, mix_batch
 from training.balance import SELECTIONS, DecisionChoice, choose_tau, confusions_by_tau
@@ -271,6 +271,9 @@ def starting_point(args: argparse.Namespace) -> tuple[argparse.Namespace, Checkp
         return argparse.Namespace(**saved), resumed
     if args.init:
         start = load_checkpoint(args.init)
+        if isinstance(start.model, MirrorEnsemble):
+            raise MoodtunesError(f"{args.init} is a combined model (training.combine); --init takes one trained "
+                                 "network, such as one of the members its metadata names.")
         # The recipe records the architecture it really trains: in the metadata, and for --resume.
         architecture = {name: start.model.config.to_dict()[name] for name in ARCHITECTURE_ARGS}
         return argparse.Namespace(**{**vars(args), **architecture}), start
