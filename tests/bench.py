@@ -243,16 +243,17 @@ def batch(args) -> None:
     import cv2
     import numpy as np
 
-    from emotion.classifier import OnnxRuntimeClassifier, open_classifier
+    from checkpoints import shipped
+    from emotion.classifier import OnnxRuntimeClassifier, OpenCVClassifier
 
-    default, opencv = open_classifier(backend="onnxruntime"), open_classifier(backend="opencv")  # as the app opens
-    classifiers = {"onnxruntime int8": default, "onnxruntime float32": OnnxRuntimeClassifier(opencv.path),
-                   "opencv": opencv}
+    int8, float32 = shipped(args.model + OnnxRuntimeClassifier.shipped_suffix), shipped(args.model + ".onnx")
+    classifiers = {"onnxruntime int8": OnnxRuntimeClassifier(int8),
+                   "onnxruntime float32": OnnxRuntimeClassifier(float32), "opencv": OpenCVClassifier(float32)}
     net = classifiers["opencv"]._net  # the very network the app runs on OpenCV: its per-layer profile
     size = classifiers["opencv"].input_size
     _, inputs, _ = net.getLayersShapes([1, 1, size, size])
     kinds = [net.getLayer(i).type for i in range(1, len(inputs))]
-    sides = [int(shape[0][-1]) for shape in inputs[1:]]
+    sides = [int(shape[0][-1]) if shape else 0 for shape in inputs[1:]]  # a constant (the mirror's indices) has none
     rng = np.random.default_rng(0)
     for n in (1, 2, 4, 8):
         faces = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
@@ -276,8 +277,8 @@ def batch(args) -> None:
                 key = f"conv_on_{side}x{side}"
                 by_input[key] = round(by_input.get(key, 0.0) + ms / n, 3)
         for backend, classifier in classifiers.items():
-            figures = {"batch": n, "backend": classifier.backend, "precision": classifier.precision,
-                       "threads": cv2.getNumThreads(),
+            figures = {"model": args.model, "batch": n, "backend": classifier.backend,
+                       "precision": classifier.precision, "threads": cv2.getNumThreads(),
                        "wall_ms_per_face_p50": round(statistics.median(walls[backend]) / n, 3),
                        "cpu_ms_per_face": round(cpu[backend] / len(walls[backend]) / n, 3)}
             if backend == "opencv":
@@ -406,6 +407,8 @@ def main() -> None:
     p.add_argument("--photo", default="/tmp/photo.jpg")
     p.add_argument("--face-model", help="YuNet .onnx (default: the app's own)")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--model", default="emotion_ferplus", choices=("emotion_ferplus", "emotion_fer2013"),
+                   help="`batch`: which shipped model (its int8 and float32 files)")
     p.add_argument("--busy", type=int, default=0, help="busy processes for `load` (default: one per core)")
     p.add_argument("--threads", type=int, default=1, help="OpenCV threads for `detection` and `resolution`")
     p.add_argument("--fer-python", help="an interpreter with the fer package, for `fer` (needed) and `scaling`")
