@@ -557,7 +557,8 @@ def test_each_training_script_answers_a_bad_argument_in_one_line(capsys, script,
     assert message in err and err.strip().endswith(f"(see python -m training.{script} --help)")
 
 
-@pytest.mark.parametrize("script", ["train", "evaluate", "evaluate_pipeline", "export", "pack", "robustness"])
+@pytest.mark.parametrize("script", ["train", "evaluate", "evaluate_pipeline", "export", "pack", "robustness", "combine",
+                                    "decide"])
 def test_each_training_script_helps_under_the_name_it_is_run_by(script):
     result = subprocess.run([sys.executable, "-m", f"training.{script}", "--help"], capture_output=True, text=True,
                             cwd=ROOT)
