@@ -107,9 +107,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
-            f"Checkpoint not found: {path}. Pass --checkpoint with a file written by "
-            "`python -m training.train`, or leave it out to use the shipped default."
+            f"Checkpoint not found: {path}. Check the path: a checkpoint is a .pt file written by "
+            "`python -m training.train`."
         )
+    if path.suffix.lower() == ".onnx":
+        raise CheckpointError(f"{path} is an exported ONNX model; this needs the .pt checkpoint it was exported from.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged or foreign files

@@ -37,6 +37,7 @@ from emotion.preprocess import normalize
 BACKENDS = ("auto", "onnxruntime", "opencv", "torch")
 ONNX_BACKENDS = ("onnxruntime", "opencv")  # what runs an .onnx file on the CPU, best first
 DEFAULT_MODEL = "emotion_ferplus"
+SHIPPED_MODELS = ("emotion_ferplus", "emotion_fer2013")  # --checkpoint takes these names too
 ONNX_FORMAT = "moodtunes-emotion-onnx"
 
 
@@ -124,8 +125,9 @@ class OnnxClassifier:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise CheckpointError(f"Model not found: {self.path}. Pass --checkpoint with a .onnx file written by "
-                                  "`python -m training.export`, or leave it out to use the shipped default.")
+            raise CheckpointError(f"Model not found: {self.path}. Pass --checkpoint a .onnx file written by "
+                                  "`python -m training.export` or a shipped model's name "
+                                  f"({', '.join(SHIPPED_MODELS)}), or leave it out for the default.")
         try:
             props = read_onnx_metadata(self.path)
         except (OSError, ValueError) as exc:
@@ -349,12 +351,16 @@ ONNX_CLASSIFIERS = {"onnxruntime": OnnxRuntimeClassifier, "opencv": OpenCVClassi
 def open_classifier(checkpoint: str | Path | None = None, device: str = "auto", backend: str = "auto") -> Classifier:
     """The emotion classifier for ``checkpoint`` (default: the shipped FER+ model) on the best backend.
 
-    Without a checkpoint, ONNX Runtime opens the shipped model's int8 twin: a third of float32's time
-    per face, 99.35 % of validation faces given the same label (README, "Speed and memory"). A file
-    that is named is opened as it is.
+    ``checkpoint`` is a file, or a shipped model's name (:data:`SHIPPED_MODELS`): the name works after
+    ``pip install .``, where the files live in site-packages. A shipped model opens on ONNX Runtime as
+    its int8 twin: a third of float32's time per face, 99.35 % of validation faces given the same label
+    (README, "Speed and memory"). A file that is named is opened as it is.
     """
+    name = DEFAULT_MODEL
+    if checkpoint is not None and str(checkpoint) in SHIPPED_MODELS and not Path(checkpoint).exists():
+        name, checkpoint = str(checkpoint), None
     chosen = choose_backend(backend, device, checkpoint)
     if chosen in ONNX_CLASSIFIERS:
         runtime = ONNX_CLASSIFIERS[chosen]
-        return runtime(checkpoint or shipped(DEFAULT_MODEL + runtime.shipped_suffix))
-    return TorchClassifier(checkpoint or shipped(f"{DEFAULT_MODEL}.pt"), device)
+        return runtime(checkpoint or shipped(name + runtime.shipped_suffix))
+    return TorchClassifier(checkpoint or shipped(f"{name}.pt"), device)

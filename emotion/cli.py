@@ -104,8 +104,9 @@ def add_engine_options(p: argparse.ArgumentParser, default: str | None = None, c
     def given(value: str) -> str:
         return value if default is None else default
 
-    p.add_argument("--checkpoint", default=default, help="emotion model: .onnx (run by ONNX Runtime or OpenCV) or .pt "
-                                                          "(run by torch); default: the shipped FER+ model")
+    p.add_argument("--checkpoint", default=default,
+                   help="emotion model: a shipped one by name (emotion_ferplus, the default; emotion_fer2013), or "
+                        "a file: .onnx (run by ONNX Runtime or OpenCV) or .pt (run by torch)")
     p.add_argument("--device", default=given("auto"), type=device_arg,
                    help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--backend", choices=BACKENDS, default=given("auto"),

@@ -32,6 +32,21 @@ def test_default_checkpoint_is_the_shipped_ferplus_model(recognizer):
     assert torch_twin.checkpoint_path == SHIPPED_CHECKPOINT and torch_twin.backend == "torch"
 
 
+def test_a_shipped_model_is_chosen_by_name_from_any_folder(tmp_path, monkeypatch):
+    """After `pip install .` the files live in site-packages, so --checkpoint takes the shipped names."""
+    monkeypatch.chdir(tmp_path)
+    fer2013 = SHIPPED_CHECKPOINT.with_name("emotion_fer2013.pt")
+    chosen = EmotionRecognizer("emotion_fer2013", device="cpu", detector="haar")
+    assert chosen.checkpoint_path == fer2013.with_suffix(".int8.onnx") and chosen.precision == "int8"
+    assert chosen.classifier.metadata["dataset"] == "fer2013"
+    on_opencv = EmotionRecognizer("emotion_fer2013", device="cpu", detector="haar", backend="opencv")
+    assert on_opencv.checkpoint_path == fer2013.with_suffix(".onnx")
+    on_torch = EmotionRecognizer("emotion_fer2013", device="cpu", detector="haar", backend="torch")
+    assert on_torch.checkpoint_path == fer2013
+    with pytest.raises(CheckpointError, match="emotion_ferplus, emotion_fer2013"):
+        EmotionRecognizer("emotion_fer2014", device="cpu", detector="haar", backend="opencv")
+
+
 def test_astronaut_is_one_happy_face(recognizer, astronaut_bgr):
     (result,) = recognizer.analyze(face_scene(astronaut_bgr))
     assert set(result.probabilities) == set(EMOTIONS)

@@ -519,6 +519,7 @@ def test_export_refuses_nothing_good_and_writes_atomically(tmp_path, tiny_checkp
     bad.write_text("not a checkpoint")
     assert export_main(["--checkpoint", str(bad), "--out", str(out)]) == 2
     assert out.read_bytes() == good  # a failed export leaves the last good file alone
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)]) == 2  # a folder: one line
 
 
 def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, tiny_checkpoint):
@@ -616,6 +617,7 @@ def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_chec
                     mean=FER_MEAN, std=FER_STD, metadata={"dataset": "none"})
     combined = tmp_path / "combined.pt"
     assert combine_main(["--checkpoint", str(tiny_checkpoint), str(other), "--mirror", "--out", str(combined)]) == 0
+    assert "has no decision rule yet" in capsys.readouterr().err  # said, so the user runs training.decide
     ckpt = load_checkpoint(combined)
     assert isinstance(ckpt.model, MirrorEnsemble) and ckpt.decision.prior is None  # training.decide chooses anew
     assert [m["checkpoint"] for m in ckpt.metadata["members"]] == [os.path.relpath(tiny_checkpoint),
@@ -632,16 +634,21 @@ def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_chec
     wider = tmp_path / "wider.pt"
     save_checkpoint(wider, CustomDeepEmotionNet(EmotionNetConfig()), mean=FER_MEAN, std=FER_STD,
                     metadata={"dataset": "none"})
+    refused = tmp_path / "refused.pt"
     refusals = {
-        (str(tiny_checkpoint), str(wider), "--mirror"): "another shape",
-        (str(combined), "--mirror"): "already a combined model",
-        (str(tiny_checkpoint),): "One network without --mirror",
+        (str(tiny_checkpoint), str(wider), "--mirror", "--out", str(refused)): "another shape",
+        (str(combined), "--mirror", "--out", str(refused)): "already a combined model",
+        (str(tiny_checkpoint), "--out", str(refused)): "One network without --mirror",
+        (str(tiny_checkpoint), str(tiny_checkpoint), "--out", str(refused)): "named twice",
+        (str(onnx), "--mirror", "--out", str(refused)): "exported ONNX model; this needs the .pt",
+        (str(tiny_checkpoint), "--mirror", "--out", str(tmp_path)): "is a folder",
+        (str(tiny_checkpoint), "--mirror", "--out", str(tmp_path / "refused.onnx")): "writes a .pt file",
     }
-    for checkpoints, refusal in refusals.items():
-        out = tmp_path / "refused.pt"
-        assert combine_main(["--checkpoint", *checkpoints, "--out", str(out)]) == 2
+    for argv, refusal in refusals.items():
+        assert combine_main(["--checkpoint", *argv]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("error:") and refusal in err and "\n" not in err and not out.exists()
+        assert err.startswith("error:") and refusal in err and "\n" not in err, err
+        assert not refused.exists() and not (tmp_path / "refused.onnx").exists()
     data = fer_csv_of(tmp_path / "fer.csv")
     assert train_main(["--dataset", "fer2013", "--data", str(data), "--out", str(tmp_path / "more"), "--epochs", "1",
                        "--init", str(combined), "--workers", "0", "--threads", "1"]) == 2

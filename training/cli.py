@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from emotion.cli import ArgumentParser
+from emotion.errors import MoodtunesError
 from training.datasets import DATA_HELP, DATASETS
 
 
@@ -22,3 +24,14 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     """``--dataset`` and ``--data``, as every script that reads faces takes them."""
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--data", required=True, help=DATA_HELP)
+
+
+def output_file(path: str, suffix: str) -> Path:
+    """``--out`` as the file to write, checked before any work: not a folder, and named for what it holds
+    (a checkpoint named .onnx would only fail later, in whatever opens it)."""
+    out = Path(path)
+    if out.is_dir():
+        raise MoodtunesError(f"--out {path} is a folder; name the file to write, e.g. {out / ('model' + suffix)}.")
+    if out.suffix.lower() != suffix:
+        raise MoodtunesError(f"--out {path}: this writes a {suffix} file; name it so, e.g. {out.with_suffix(suffix)}.")
+    return out

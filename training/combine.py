@@ -1,4 +1,4 @@
-"""Combine trained networks into one model that also reads each face's mirror image (a MirrorEnsemble).
+"""Combine trained networks into one model, optionally reading each face's mirror image too (a MirrorEnsemble).
 
     python -m training.combine --checkpoint runs/a/best.pt runs/b/best.pt --mirror --out runs/combined.pt
     python -m training.decide --checkpoint runs/combined.pt ... --out checkpoints/emotion_fer2013.pt
@@ -19,15 +19,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from emotion.checkpoint import load_checkpoint, save_checkpoint
-from emotion.cli import error
+from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from emotion.model import MirrorEnsemble
-from training.cli import script_parser
+from training.cli import output_file, script_parser
 from training.provenance import git_commit, portable_path
 
 
 def combine(checkpoints: list[str], mirror: bool, out: str | Path, command: str) -> MirrorEnsemble:
     """Write ``out`` (atomically): the networks of ``checkpoints`` as one MirrorEnsemble, without a decision rule."""
+    for i, path in enumerate(checkpoints):
+        if path in checkpoints[:i]:
+            raise MoodtunesError(f"{path} is named twice; a network averaged with itself is that network.")
     members = [load_checkpoint(path) for path in checkpoints]
     first = members[0]
     for path, member in zip(checkpoints[1:], members[1:], strict=True):
@@ -69,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m training.combine " + shlex.join(
         portable_path(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
-        model = combine(args.checkpoint, args.mirror, args.out, command)
+        model = combine(args.checkpoint, args.mirror, output_file(args.out, ".pt"), command)
     except MoodtunesError as exc:
         error(str(exc))
         return 2
+    # Said, not only documented: until then the model decides by the plain argmax and cannot be calibrated.
+    warn(f"{args.out} has no decision rule yet; choose one on validation: python -m training.decide "
+         f"--checkpoint {args.out} --dataset ... --out {args.out}")
     print(json.dumps({"checkpoint": args.out, "members": len(model.members), "mirror": model.mirror}))
     return 0
 

@@ -30,7 +30,7 @@ from emotion.cli import error, warn
 from emotion.decision import DecisionRule, class_prior
 from emotion.errors import MoodtunesError
 from training.balance import TAU_GRID, choose_tau, confusions_by_tau
-from training.cli import add_dataset_arguments, script_parser
+from training.cli import add_dataset_arguments, output_file, script_parser
 from training.datasets import DATA_HELP, load_dataset, resize_images
 from training.metrics import PlotUnavailable, pyplot, summarize_confusion
 
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     try:
+        out = output_file(args.out, ".pt")
         ckpt = load_checkpoint(args.checkpoint)
         classifier = TorchClassifier(args.checkpoint, args.device, precision="float32")
         val = load_dataset(args.dataset, args.data, "val").labelled()
@@ -118,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         "split": "val",
         "val_metrics": {k: chosen[k] for k in ("n", "accuracy", "macro_f1", "balanced_accuracy", "per_class_recall")},
     }}
-    out = Path(args.out)
     save_checkpoint(out, ckpt.model, mean=ckpt.mean, std=ckpt.std, metadata=metadata, decision=decision)
     png = out.with_name(f"{out.stem}_decision.png")
     try:

@@ -26,7 +26,7 @@ from emotion.cli import error
 from emotion.errors import MoodtunesError
 from emotion.model import fuse_batchnorm
 from emotion.preprocess import normalize
-from training.cli import script_parser
+from training.cli import output_file, script_parser
 
 ONNX_FORMAT_VERSION = "1"
 
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="a .pt written by python -m training.train")
     p.add_argument("--out", help="the .onnx to write (default: next to the checkpoint, same name)")
     args = p.parse_args(argv)
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     try:
+        out = output_file(args.out, ".onnx") if args.out else Path(args.checkpoint).with_suffix(".onnx")
         export_onnx(args.checkpoint, out)
     except MoodtunesError as exc:
         error(str(exc))
