@@ -33,7 +33,7 @@ def combine(checkpoints: list[str], mirror: bool, out: str | Path, command: str)
             raise MoodtunesError(f"{path} is named twice; a network averaged with itself is that network.")
     members = [load_checkpoint(path) for path in checkpoints]
     first = members[0]
-    for path, member in zip(checkpoints[1:], members[1:], strict=True):
+    for path, member in zip(checkpoints, members, strict=True):  # the first against itself: only the first test
         if isinstance(member.model, MirrorEnsemble):
             raise MoodtunesError(f"{path} is already a combined model; combine the networks it was made of.")
         if member.model.config != first.model.config:
@@ -44,8 +44,6 @@ def combine(checkpoints: list[str], mirror: bool, out: str | Path, command: str)
         if (member.mean, member.std) != (first.mean, first.std):
             raise MoodtunesError(f"{path} normalises faces differently from {checkpoints[0]}; "
                                  "they cannot share an input.")
-    if isinstance(first.model, MirrorEnsemble):
-        raise MoodtunesError(f"{checkpoints[0]} is already a combined model; combine the networks it was made of.")
     model = MirrorEnsemble([m.model for m in members], mirror)
     metadata = {
         "dataset": first.metadata.get("dataset"),
