@@ -243,12 +243,11 @@ def batch(args) -> None:
     import cv2
     import numpy as np
 
-    from checkpoints import shipped
-    from emotion.classifier import OnnxRuntimeClassifier, OpenCVClassifier
+    from emotion.classifier import OnnxRuntimeClassifier, open_classifier
 
-    int8, float32 = shipped(args.model + OnnxRuntimeClassifier.shipped_suffix), shipped(args.model + ".onnx")
-    classifiers = {"onnxruntime int8": OnnxRuntimeClassifier(int8),
-                   "onnxruntime float32": OnnxRuntimeClassifier(float32), "opencv": OpenCVClassifier(float32)}
+    int8, opencv = open_classifier(args.model, backend="onnxruntime"), open_classifier(args.model, backend="opencv")
+    classifiers = {"onnxruntime int8": int8, "onnxruntime float32": OnnxRuntimeClassifier(opencv.path),
+                   "opencv": opencv}  # as the app opens the model it is given by name
     net = classifiers["opencv"]._net  # the very network the app runs on OpenCV: its per-layer profile
     size = classifiers["opencv"].input_size
     _, inputs, _ = net.getLayersShapes([1, 1, size, size])

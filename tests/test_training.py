@@ -520,6 +520,10 @@ def test_export_refuses_nothing_good_and_writes_atomically(tmp_path, tiny_checkp
     assert export_main(["--checkpoint", str(bad), "--out", str(out)]) == 2
     assert out.read_bytes() == good  # a failed export leaves the last good file alone
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)]) == 2  # a folder: one line
+    from training.quantize import main as quantize_main
+
+    assert quantize_main(["--model", str(out), "--dataset", "fer2013", "--data", "nowhere",
+                          "--out", str(tmp_path)]) == 2
 
 
 def test_init_trains_a_checkpoint_further_with_its_own_architecture(tmp_path, tiny_checkpoint):

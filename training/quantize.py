@@ -27,7 +27,7 @@ from emotion.classifier import OnnxRuntimeClassifier
 from emotion.cli import error
 from emotion.errors import MoodtunesError
 from emotion.preprocess import normalize
-from training.cli import add_dataset_arguments, script_parser
+from training.cli import add_dataset_arguments, output_file, script_parser
 from training.datasets import load_dataset
 from training.evaluate import classifier_probabilities
 from training.metrics import summarize
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_arguments(p)
     p.add_argument("--out", help="the .onnx to write (default: next to --model, ending .int8.onnx)")
     args = p.parse_args(argv)
-    out = Path(args.out) if args.out else Path(args.model).with_suffix(".int8.onnx")
     try:
+        out = output_file(args.out, ".onnx") if args.out else Path(args.model).with_suffix(".int8.onnx")
         train = load_dataset(args.dataset, args.data, "train").labelled()
         val = load_dataset(args.dataset, args.data, "val").labelled()
         picked = np.random.default_rng(0).choice(len(train.images), min(CALIBRATION_FACES, len(train.images)),
