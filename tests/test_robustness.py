@@ -12,7 +12,7 @@ import pytest
 
 from training.corruptions import CORRUPTIONS, SEVERITIES, corrupt_all, corrupt_random
 from training.robustness import main as robustness_main
-from training.robustness import match_folder_copy
+from training.robustness import match_folder_copy, model_names
 
 
 def faces(n: int = 24, seed: int = 0) -> np.ndarray:
@@ -82,3 +82,14 @@ def test_robustness_prints_one_line_per_model_and_a_chart(tmp_path, tiny_onnx, t
     assert onnx_line["accuracy"]["clean"] == pt_line["accuracy"]["clean"]  # the twin and its checkpoint agree
     assert onnx_line["balanced_accuracy"]["clean"] == pt_line["balanced_accuracy"]["clean"]
     assert plot_line["plot"] == str(png) and png.stat().st_size > 10_000
+
+
+def test_each_model_has_its_own_name_in_the_chart():
+    # a release and the one before it share a file name; the chart once drew only the last of them
+    assert model_names(["checkpoints/emotion_ferplus.onnx", "runs/old/emotion_ferplus.onnx",
+                        "checkpoints/emotion_ferplus.int8.onnx"]) == \
+        ["checkpoints/emotion_ferplus", "old/emotion_ferplus", "checkpoints/emotion_ferplus.int8"]
+    assert model_names(["runs/a/best.onnx", "runs/b/best.onnx"]) == ["a/best", "b/best"]
+    assert model_names(["a/best.pt", "a/best.onnx"]) == ["best.pt", "best.onnx"]
+    assert model_names(["m.onnx", "m.onnx"]) == ["m.onnx (1)", "m.onnx (2)"]
+    assert model_names(["checkpoints/emotion_ferplus.onnx"]) == ["emotion_ferplus"]

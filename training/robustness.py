@@ -83,6 +83,19 @@ def evaluate(classifier: Classifier, faces: np.ndarray, labels: np.ndarray,
     return result
 
 
+def model_names(paths: list[str]) -> list[str]:
+    """Each model's name in the chart: its file name, without the extension where that is enough,
+    with as many parent folders as it takes to tell it from the others (a release and the one
+    before it are both emotion_ferplus.onnx)."""
+    files = [Path(p) for p in paths]
+    for depth in range(1, max(len(f.parts) for f in files) + 1):
+        for name_of in (lambda f: f.with_suffix(""), lambda f: f):
+            names = ["/".join(name_of(f).parts[-depth:]) for f in files]
+            if len(set(names)) == len(names):
+                return names
+    return [f"{name} ({i + 1})" for i, name in enumerate(names)]  # the same file named twice
+
+
 def plot(results: dict[str, dict], path: Path, title: str) -> None:
     """The models' balanced accuracy (see :func:`evaluate`), clean, per corruption and under the shift."""
     plt = pyplot()
@@ -134,13 +147,13 @@ def main(argv: list[str] | None = None) -> int:
             found = match >= 0
             shifted = (copy.images[match[found]], labels[found])
         results = {}
-        for path in args.checkpoint:
+        for path, name in zip(args.checkpoint, model_names(args.checkpoint), strict=True):
             result = evaluate(open_evaluated(path, "cpu", "float32"), faces, labels, shifted, args.seed)
             line = {"checkpoint": path, "dataset": args.dataset, "split": args.split, "n": int(len(labels)), **result}
             if shifted is not None:
                 line["domain_shift_faces"] = int(len(shifted[1]))
             print(json.dumps(line), flush=True)
-            results[Path(path).stem] = result["balanced_accuracy"]
+            results[name] = result["balanced_accuracy"]
     except MoodtunesError as exc:
         error(str(exc))
         return 2
