@@ -353,7 +353,7 @@ def open_classifier(checkpoint: str | Path | None = None, device: str = "auto", 
 
     ``checkpoint`` is a file, or a shipped model's name (:data:`SHIPPED_MODELS`): the name works after
     ``pip install .``, where the files live in site-packages. A shipped model opens on ONNX Runtime as
-    its int8 twin: a third of float32's time per face, 99.35 % of validation faces given the same label
+    its int8 twin: a third of float32's time per face, 99.47 % of validation faces given the same label
     (README, "Speed and memory"). A file that is named is opened as it is.
     """
     name = DEFAULT_MODEL

@@ -14,7 +14,10 @@ the run continues bit-for-bit from the last finished epoch, with the recipe stor
 Distillation: `--teacher A.pt B.pt ...` averages the teachers' temperature-softened
 probabilities on the very view the student sees (before --corrupt damages the student's copy,
 so teachers say what the face shows, and the student learns to see it through the damage),
-and mixes them with the dataset's own targets by --distill.
+and mixes them with the dataset's own targets by --distill. Both terms see the student's
+logit-adjusted logits, so teachers are read as following the training prior. Teachers trained
+for balance already give the balanced posterior: distil them with --logit-adjust 0 (and
+--distill 1), or the prior would be counted twice.
 
 Balance: `--logit-adjust TAU` trains with the logit-adjusted loss (Menon et al. 2021; TAU 1 is
 the balanced softmax of Ren et al. 2020): the loss sees logits + TAU * log(prior), so the
