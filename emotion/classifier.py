@@ -125,9 +125,9 @@ class OnnxClassifier:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise CheckpointError(f"Model not found: {self.path}. Pass --checkpoint a .onnx file written by "
-                                  "`python -m training.export` or a shipped model's name "
-                                  f"({', '.join(SHIPPED_MODELS)}), or leave it out for the default.")
+            raise CheckpointError(f"Model not found: {self.path}. Check the path: --checkpoint takes a .onnx file "
+                                  "written by `python -m training.export` or a shipped model's name "
+                                  f"({', '.join(SHIPPED_MODELS)}).")
         try:
             props = read_onnx_metadata(self.path)
         except (OSError, ValueError) as exc:

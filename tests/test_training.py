@@ -657,3 +657,32 @@ def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_chec
     assert train_main(["--dataset", "fer2013", "--data", str(data), "--out", str(tmp_path / "more"), "--epochs", "1",
                        "--init", str(combined), "--workers", "0", "--threads", "1"]) == 2
     assert "combined model" in capsys.readouterr().err
+
+
+
+def test_evaluate_takes_a_shipped_model_by_name_from_any_folder(fer_csv, tmp_path):
+    """After `pip install .` the shipped files live in site-packages; their name is how a user reaches them."""
+    import importlib.util
+
+    def evaluate(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "training.evaluate", "--dataset", "fer2013", "--data", str(fer_csv),
+                   "--split", "test", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    runs = {}
+    for backend in ("auto", "opencv"):
+        result = evaluate("--checkpoint", "emotion_ferplus", "--backend", backend)
+        assert result.returncode == 0, result.stderr
+        runs[backend] = json.loads(result.stdout)
+        assert runs[backend]["checkpoint"] == "emotion_ferplus" and runs[backend]["n"] == 14
+    # as the app runs it: int8 on ONNX Runtime where installed; float32 on OpenCV when asked
+    has_ort = importlib.util.find_spec("onnxruntime") is not None
+    assert runs["auto"]["precision"] == ("int8" if has_ort else "float32")
+    assert (runs["opencv"]["backend"], runs["opencv"]["precision"]) == ("opencv", "float32")
+    png = os.path.abspath(tmp_path / runs["opencv"]["confusion_png"])
+    assert os.path.dirname(png) == str(tmp_path)  # in the folder it ran from, not in site-packages
+    missing = evaluate("--checkpoint", "emotion_ferplus.onnx", "--no-plot")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.count("\n") == 1 and "emotion_ferplus, emotion_fer2013" in missing.stderr
+    assert "leave it out" not in missing.stderr  # --checkpoint is required here

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import ONNX_BACKENDS, Classifier, TorchClassifier, open_classifier
+from emotion.classifier import ONNX_BACKENDS, SHIPPED_MODELS, Classifier, TorchClassifier, open_classifier
 from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
@@ -39,8 +39,10 @@ def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bo
 
 def open_evaluated(checkpoint: str, device: str, precision: str, onnx_backend: str = "auto") -> Classifier:
     """An .onnx runs on the CPU as the app runs it (``onnx_backend`` auto: ONNX Runtime where installed, else
-    OpenCV); a .pt on torch in float32, or as the app runs it (``app``)."""
-    if checkpoint.endswith(".onnx"):
+    OpenCV); so does a shipped model's name (its int8 twin on ONNX Runtime, its .onnx on OpenCV), which
+    works after ``pip install .`` from any folder; a .pt runs on torch in float32, or as the app runs it
+    (``app``)."""
+    if checkpoint.endswith(".onnx") or (checkpoint in SHIPPED_MODELS and not Path(checkpoint).exists()):
         return open_classifier(checkpoint, "cpu", onnx_backend)
     return TorchClassifier(checkpoint, device, precision=None if precision == "app" else precision)
 
@@ -51,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="fer2013: val=PublicTest, test=PrivateTest; ferplus: FER2013Valid / FER2013Test")
     p.add_argument("--checkpoint", required=True, nargs="+",
-                   help=".pt (run by torch) or .onnx (run on the CPU as the app runs it, see --backend); several "
-                        "are evaluated as an ensemble (their probabilities averaged), as --teacher uses them")
+                   help=".pt (run by torch), .onnx or a shipped model's name "
+                        f"({', '.join(SHIPPED_MODELS)}) (run on the CPU as the app runs it, see --backend); "
+                        "several are evaluated as an ensemble (their probabilities averaged), as --teacher uses them")
     p.add_argument("--tta", action="store_true", help="average predictions over the face and its mirror image")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("float32", "app"), default="float32",

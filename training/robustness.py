@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import Classifier
+from emotion.classifier import SHIPPED_MODELS, Classifier
 from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     p = script_parser("training.robustness", __doc__)
     add_dataset_arguments(p)
     p.add_argument("--split", choices=("val", "test"), default="test")
-    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more .onnx / .pt models to compare")
+    p.add_argument("--checkpoint", nargs="+", required=True,
+                   help=f"one or more .onnx / .pt models, or shipped models by name ({', '.join(SHIPPED_MODELS)}), "
+                        "to compare")
     p.add_argument("--folder-copy", help="fer2013.zip (histogram-equalised JPEG copy) for the domain shift")
     p.add_argument("--limit", type=int, default=0, help="use the first N faces (0 = all)")
     p.add_argument("--seed", type=int, default=0)
