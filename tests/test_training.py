@@ -446,6 +446,20 @@ def test_distillation_ema_mixing_and_corruption_train_and_record_portable_paths(
         assert not ABSOLUTE_PATH.search(text), f"absolute path in the checkpoint's metadata: {text}"
 
 
+
+@pytest.mark.parametrize("teacher", ["missing.pt", "tiny.onnx"])
+def test_a_bad_teacher_is_one_line_and_leaves_no_run_folder(tmp_path, tiny_checkpoint, teacher, capsys):
+    from training.train import main
+
+    data = fer_csv_of(tmp_path / "fer.csv")
+    (tmp_path / "tiny.onnx").write_bytes(b"not a checkpoint")  # an exported model is no teacher: the .pt is
+    out = tmp_path / "student"
+    assert main([*TINY_MODEL, "--dataset", "fer2013", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--teacher", str(tiny_checkpoint), str(tmp_path / teacher)]) == 2
+    last_line = capsys.readouterr().err.split("\r")[-1]  # after the data's progress bar
+    assert last_line.count("\n") == 1 and last_line.startswith("error:") and teacher in last_line
+    assert not out.exists()  # nothing to clean up after a typo
+
 @pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
 def test_shipped_checkpoints_name_no_absolute_paths(name):
     from emotion.classifier import read_onnx_metadata

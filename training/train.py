@@ -571,9 +571,6 @@ def train(args: argparse.Namespace) -> Path:
     process = setup_distributed(args)
     if args.batch_size % process.world:
         raise MoodtunesError(f"--batch-size {args.batch_size} does not split evenly over {process.world} processes.")
-    out = Path(args.out)
-    if process.master:
-        out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -582,6 +579,9 @@ def train(args: argparse.Namespace) -> Path:
     learner = build_learner(build_model(args, start), args, process)
     loss_fn = build_loss(args, train_data, prior, process.device)
     teachers = Teachers(args.teacher, process.device, args.input_size, learner.amp_dtype) if args.teacher else None
+    out = Path(args.out)  # made once data, model and teachers have loaded: a bad path leaves no empty run folder
+    if process.master:
+        out.mkdir(parents=True, exist_ok=True)
     progress = Progress()
     if resumed is not None:
         learner.load_state_dict(resumed.training_state)
