@@ -700,3 +700,23 @@ def test_evaluate_takes_a_shipped_model_by_name_from_any_folder(fer_csv, tmp_pat
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.count("\n") == 1 and "emotion_ferplus, emotion_fer2013" in missing.stderr
     assert "leave it out" not in missing.stderr  # --checkpoint is required here
+
+
+def _pixels_of(image: np.ndarray, rgb: tuple[int, int, int]) -> int:
+    return int((np.abs(image.astype(int) - rgb[::-1]).sum(2) < 30).sum())
+
+
+def test_training_curves_show_balanced_accuracy_and_a_single_epoch(tmp_path):
+    from training.metrics import plot_training_curves
+
+    header = "epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,val_balanced_acc,tau,seconds\n"
+    log = tmp_path / "log.csv"
+    log.write_text(header + "1,0.01,1.05,0.78,0.60,0.856,0.78,0.814,-0.5,74\n")
+    old_log = tmp_path / "old_log.csv"  # runs from before balanced selection logged no balanced accuracy
+    old_log.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n1,0.01,1.05,0.78,0.60,0.856,74\n")
+    for source in (log, old_log):
+        plot_training_curves(source, tmp_path / f"{source.stem}.png")
+    new, old = (cv2.imread(str(tmp_path / f"{name}.png")) for name in ("log", "old_log"))
+    axes = new[: int(0.85 * new.shape[0])]  # above the legends, which sit under the axes
+    assert _pixels_of(axes, (31, 119, 180)) > 20  # one epoch is a visible point per curve, not an invisible line
+    assert _pixels_of(new, (44, 160, 44)) > 20 and _pixels_of(old, (44, 160, 44)) == 0  # the balanced curve

@@ -87,21 +87,28 @@ def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
 def plot_training_curves(log_csv: Path, path: Path) -> None:
     """Loss and accuracy per epoch, train vs validation, from train.py's CSV log."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator  # matplotlib is optional: imported once pyplot() found it
+
     with open(log_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return
     epochs = [int(r["epoch"]) for r in rows]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110, layout="constrained")
+    style = {"marker": "o", "markersize": 3}  # a run of one or two epochs is points, not lines
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        loss_ax.plot(epochs, [float(r[key]) for r in rows], label=label)
-    for key, label in (("train_acc", "train"), ("val_acc", "validation")):
-        acc_ax.plot(epochs, [100 * float(r[key]) for r in rows], label=label)
+        loss_ax.plot(epochs, [float(r[key]) for r in rows], label=label, **style)
+    curves = [("train_acc", "train accuracy"), ("val_acc", "validation accuracy")]
+    if "val_balanced_acc" in rows[0]:  # what picks best.pt (logs of older runs lack it)
+        curves.append(("val_balanced_acc", "validation balanced accuracy (best tau)"))
+    for key, label in curves:
+        acc_ax.plot(epochs, [100 * float(r[key]) for r in rows], label=label, **style)
     loss_ax.set(title="loss", xlabel="epoch")
     acc_ax.set(title="accuracy (%)", xlabel="epoch")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+        ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)  # room for whole-number ticks, even for one epoch
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)  # off the curves
     fig.savefig(path)
     plt.close(fig)
