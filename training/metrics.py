@@ -85,7 +85,7 @@ def plot_confusion(cm: Sequence[Sequence[int]], path: Path, title: str) -> None:
 
 
 def plot_training_curves(log_csv: Path, path: Path) -> None:
-    """Loss and accuracy per epoch, train vs validation, from train.py's CSV log."""
+    """Loss and accuracy per epoch (train, validation) and validation balanced accuracy, from train.py's log."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator  # matplotlib is optional: imported once pyplot() found it
 
