@@ -348,6 +348,14 @@ def cpu_onnx_backend(backend: str) -> str:
 ONNX_CLASSIFIERS = {"onnxruntime": OnnxRuntimeClassifier, "opencv": OpenCVClassifier}
 
 
+def shipped_name(checkpoint: str | Path | None) -> str | None:
+    """The shipped model that ``checkpoint`` names (:data:`SHIPPED_MODELS`), or None for a file (a file of
+    that name in the current folder is the file)."""
+    if checkpoint is not None and str(checkpoint) in SHIPPED_MODELS and not Path(checkpoint).exists():
+        return str(checkpoint)
+    return None
+
+
 def open_classifier(checkpoint: str | Path | None = None, device: str = "auto", backend: str = "auto") -> Classifier:
     """The emotion classifier for ``checkpoint`` (default: the shipped FER+ model) on the best backend.
 
@@ -356,9 +364,8 @@ def open_classifier(checkpoint: str | Path | None = None, device: str = "auto", 
     its int8 twin: a third of float32's time per face, 99.47 % of validation faces given the same label
     (README, "Speed and memory"). A file that is named is opened as it is.
     """
-    name = DEFAULT_MODEL
-    if checkpoint is not None and str(checkpoint) in SHIPPED_MODELS and not Path(checkpoint).exists():
-        name, checkpoint = str(checkpoint), None
+    named = shipped_name(checkpoint)
+    name, checkpoint = (named, None) if named else (DEFAULT_MODEL, checkpoint)
     chosen = choose_backend(backend, device, checkpoint)
     if chosen in ONNX_CLASSIFIERS:
         runtime = ONNX_CLASSIFIERS[chosen]

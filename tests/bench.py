@@ -398,6 +398,8 @@ def fer_baseline(args) -> None:
 
 
 def main() -> None:
+    from emotion.classifier import DEFAULT_MODEL, SHIPPED_MODELS
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="\n".join(__doc__.split("\n")[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("load", "startup", "window", "detection", "fer", "scaling", "resolution", "batch",
@@ -406,7 +408,7 @@ def main() -> None:
     p.add_argument("--photo", default="/tmp/photo.jpg")
     p.add_argument("--face-model", help="YuNet .onnx (default: the app's own)")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--model", default="emotion_ferplus", choices=("emotion_ferplus", "emotion_fer2013"),
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=SHIPPED_MODELS,
                    help="`batch`: which shipped model (its int8 and float32 files)")
     p.add_argument("--busy", type=int, default=0, help="busy processes for `load` (default: one per core)")
     p.add_argument("--threads", type=int, default=1, help="OpenCV threads for `detection` and `resolution`")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emotion.classifier import ONNX_BACKENDS, SHIPPED_MODELS, Classifier, TorchClassifier, open_classifier
+from emotion.classifier import ONNX_BACKENDS, SHIPPED_MODELS, Classifier, TorchClassifier, open_classifier, shipped_name
 from emotion.cli import error, warn
 from emotion.errors import MoodtunesError
 from training.cli import add_dataset_arguments, script_parser
@@ -42,7 +42,7 @@ def open_evaluated(checkpoint: str, device: str, precision: str, onnx_backend: s
     OpenCV); so does a shipped model's name (its int8 twin on ONNX Runtime, its .onnx on OpenCV), which
     works after ``pip install .`` from any folder; a .pt runs on torch in float32, or as the app runs it
     (``app``)."""
-    if checkpoint.endswith(".onnx") or (checkpoint in SHIPPED_MODELS and not Path(checkpoint).exists()):
+    if checkpoint.endswith(".onnx") or shipped_name(checkpoint):
         return open_classifier(checkpoint, "cpu", onnx_backend)
     return TorchClassifier(checkpoint, device, precision=None if precision == "app" else precision)
 
