@@ -446,7 +446,6 @@ def test_distillation_ema_mixing_and_corruption_train_and_record_portable_paths(
         assert not ABSOLUTE_PATH.search(text), f"absolute path in the checkpoint's metadata: {text}"
 
 
-
 @pytest.mark.parametrize("teacher", ["missing.pt", "tiny.onnx"])
 def test_a_bad_teacher_is_one_line_and_leaves_no_run_folder(tmp_path, tiny_checkpoint, teacher, capsys):
     from training.train import main
@@ -459,6 +458,7 @@ def test_a_bad_teacher_is_one_line_and_leaves_no_run_folder(tmp_path, tiny_check
     last_line = capsys.readouterr().err.split("\r")[-1]  # after the data's progress bar
     assert last_line.count("\n") == 1 and last_line.startswith("error:") and teacher in last_line
     assert not out.exists()  # nothing to clean up after a typo
+
 
 @pytest.mark.parametrize("name", ["emotion_ferplus", "emotion_fer2013"])
 def test_shipped_checkpoints_name_no_absolute_paths(name):
@@ -673,7 +673,6 @@ def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_chec
     assert "combined model" in capsys.readouterr().err
 
 
-
 def test_evaluate_takes_a_shipped_model_by_name_from_any_folder(fer_csv, tmp_path):
     """After `pip install .` the shipped files live in site-packages; their name is how a user reaches them."""
     import importlib.util
@@ -708,10 +707,10 @@ def _pixels_of(image: np.ndarray, rgb: tuple[int, int, int]) -> int:
 
 def test_training_curves_show_balanced_accuracy_and_a_single_epoch(tmp_path):
     from training.metrics import plot_training_curves
+    from training.train import LOG_FIELDS
 
-    header = "epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,val_balanced_acc,tau,seconds\n"
-    log = tmp_path / "log.csv"
-    log.write_text(header + "1,0.01,1.05,0.78,0.60,0.856,0.78,0.814,-0.5,74\n")
+    log = tmp_path / "log.csv"  # as train.py writes it
+    log.write_text(",".join(LOG_FIELDS) + "\n1,0.01,1.05,0.78,0.60,0.856,0.78,0.814,-0.5,74\n")
     old_log = tmp_path / "old_log.csv"  # runs from before balanced selection logged no balanced accuracy
     old_log.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n1,0.01,1.05,0.78,0.60,0.856,74\n")
     for source in (log, old_log):
