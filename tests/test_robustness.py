@@ -65,10 +65,11 @@ def test_robustness_prints_one_line_per_model_and_a_chart(tmp_path, tiny_onnx, t
         for i, face in enumerate(faces(14)):
             w.writerow([i % 7, " ".join(map(str, face.ravel())), "PrivateTest"])
     png = tmp_path / "chart.png"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         assert robustness_main(["--dataset", "fer2013", "--data", str(data), "--checkpoint", str(tiny_onnx),
                                 str(tiny_checkpoint), "--plot", str(png)]) == 0
+    assert "corruptions" in err.getvalue() and "evaluate" not in err.getvalue()  # one progress bar, not nested ones
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     onnx_line, pt_line, plot_line = lines
     for line in (onnx_line, pt_line):

@@ -658,6 +658,7 @@ def test_combined_networks_run_as_one_model_on_every_backend(tmp_path, tiny_chec
         (str(combined), "--mirror", "--out", str(refused)): "already a combined model",
         (str(tiny_checkpoint), "--out", str(refused)): "One network without --mirror",
         (str(tiny_checkpoint), str(tiny_checkpoint), "--out", str(refused)): "named twice",
+        (str(tiny_checkpoint), os.path.relpath(tiny_checkpoint), "--out", str(refused)): "named twice",  # one file
         (str(onnx), "--mirror", "--out", str(refused)): "exported ONNX model; this needs the .pt",
         (str(tiny_checkpoint), "--mirror", "--out", str(tmp_path)): "is a folder",
         (str(tiny_checkpoint), "--mirror", "--out", str(tmp_path / "refused.onnx")): "writes a .pt file",

@@ -28,8 +28,9 @@ from training.provenance import git_commit, portable_path
 
 def combine(checkpoints: list[str], mirror: bool, out: str | Path, command: str) -> MirrorEnsemble:
     """Write ``out`` (atomically): the networks of ``checkpoints`` as one MirrorEnsemble, without a decision rule."""
+    resolved = [Path(path).resolve() for path in checkpoints]
     for i, path in enumerate(checkpoints):
-        if path in checkpoints[:i]:
+        if resolved[i] in resolved[:i]:  # runs/a/best.pt and ./runs/a/best.pt are one file
             raise MoodtunesError(f"{path} is named twice; a network averaged with itself is that network.")
     members = [load_checkpoint(path) for path in checkpoints]
     first = members[0]

@@ -25,10 +25,11 @@ from training.metrics import PlotUnavailable, plot_confusion, summarize
 
 
 def classifier_probabilities(classifier: Classifier, images: np.ndarray, tta: bool = False,
-                             batch_size: int = 512) -> np.ndarray:
-    """Probabilities (N, 7) from an app classifier (ONNX or torch), in batches; ``tta`` adds the mirror image."""
+                             batch_size: int = 512, progress: bool = True) -> np.ndarray:
+    """Probabilities (N, 7) from an app classifier (ONNX or torch), in batches; ``tta`` adds the mirror image.
+    ``progress`` False: no bar of its own, for a caller that shows one over many calls."""
     out = []
-    for start in tqdm(range(0, len(images), batch_size), desc="evaluate", leave=False):
+    for start in tqdm(range(0, len(images), batch_size), desc="evaluate", leave=False, disable=not progress):
         batch = images[start : start + batch_size]
         probs = classifier(batch)
         if tta:

@@ -61,7 +61,7 @@ def match_folder_copy(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
 
 def scores(classifier: Classifier, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Balanced accuracy and accuracy of the model's decisions on ``faces``."""
-    summary = summarize(labels, classifier_probabilities(classifier, faces).argmax(1))
+    summary = summarize(labels, classifier_probabilities(classifier, faces, progress=False).argmax(1))
     return {metric: summary[metric] for metric in METRICS}
 
 
