@@ -20,8 +20,9 @@ environment:
   MOODTUNES_THREADS=N        threads for OpenCV and ONNX Runtime (default 1; without ONNX Runtime, 1 per core up to 4)
   MOODTUNES_CONFIG_DIR=DIR   where settings, the Spotify sign-in and the calibration are kept
 
-Spotify setup (once: a free developer app and its client id): see the README's
-"Spotify setup" section; `moodtunes playlist --mood happy --dry-run` prints the steps too.
+Spotify setup (once, 6 steps: a development-mode app on developer.spotify.com, whose owner needs
+Spotify Premium, and its client id): `moodtunes playlist --help` lists them, as does the README's
+"Spotify setup".
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from emotion.cli import (
     warn,
 )
 from emotion.errors import MoodtunesError
+from playlist.spotify_setup import setup_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,17 +116,18 @@ Needs FastAPI and uvicorn: {SERVE_INSTALL} in the moodtunes folder.
 """
 
 
-PLAYLIST_DOC = """Make a Spotify playlist in your account for a mood, or for the mood of the face in a photo.
+_SETUP_LINES = "\n".join(f"  {line}" for line in setup_lines())
+PLAYLIST_DOC = f"""Make a Spotify playlist in your account for a mood, or for the mood of the face in a photo.
 
-Needs a Spotify app's client id, once: set SPOTIPY_CLIENT_ID=<client id> (or client_id under
-[spotify] in config.toml in your config folder). The README's "Spotify setup" gives the five
-steps (dashboard app, redirect URI, client id, User Management, Premium); without them the
-command prints them. Your browser opens Spotify's sign-in the first time.
+Spotify setup, once (the README's "Spotify setup" says more; without a client id the command
+prints these steps too):
+{_SETUP_LINES}
 
   moodtunes playlist --mood happy                 a playlist that matches the mood
   moodtunes playlist --mood sad --strategy lift   start there, then lift it
   moodtunes playlist --photo me.jpg --dry-run     the tracks for a photo's mood, nothing created
 """
+
 
 CALIBRATE_DOC = """Teach moodtunes your neutral face.
 

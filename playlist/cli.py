@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from emotion.cli import error
     from playlist.make import make_playlist, web_search_url
     from playlist.spotify import NotConfigured
+    from playlist.spotify_setup import DASHBOARD_URL, README_SETUP
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -45,14 +46,20 @@ def run(args: argparse.Namespace) -> int:
         result = make_playlist(
             args.mood, confidence, strategy=args.strategy, dry_run=args.dry_run, new=args.new, seed=args.seed,
             size=args.size, use_taste=not args.no_taste, progress=say, open_url=open_url,
-            show_link=lambda url: say(f"If no browser opens, open this link to sign in to Spotify: {url}"),
+            show_link=lambda url: say(f"{'Next' if args.no_open else 'If no browser opens'}, open this link to sign "
+                                      f"in to Spotify: {url}"),
             again="run this command again", new_hint=" (add --new to make another now)",
         )
     except NotConfigured as exc:
-        if args.dry_run:  # a dry run searches Spotify too, and searching needs a sign-in
-            error(str(exc))
+        if args.dry_run:  # a dry run searches Spotify too, so it says what is missing and where the steps are
+            error(f"Spotify is not set up: {exc.missing}. `moodtunes playlist --help` lists the "
+                  f"{len(exc.steps)} steps that get one at {DASHBOARD_URL}.")
         else:
-            error(f"{exc} Meanwhile, Spotify's web search for {args.mood} music: {web_search_url(args.mood)}")
+            error(f"Spotify is not set up: {exc.missing}. Set it up once, in {len(exc.steps)} steps "
+                  f"({README_SETUP} says more):")
+            for step in exc.steps:
+                say(f"  {step}")
+            say(f"Meanwhile, Spotify's web search for {args.mood} music: {web_search_url(args.mood)}")
         return 2
     for note in result.notes:
         say(f"note: {note}")

@@ -19,6 +19,7 @@ import json
 import secrets
 import threading
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SEARCH_MAX_LIMIT = 10
@@ -325,15 +326,18 @@ class FakeSpotify:
         return Handler
 
 
-def consent_in_browser(url: str) -> None:
+def consent_in_browser(url: str, on_page: Callable[[str], object] | None = None) -> None:
     """What a user's browser does: open the consent page, approve, follow the redirect.
 
-    Like webbrowser.open, it returns at once; the page loads on its own thread.
+    Like webbrowser.open, it returns at once; the page loads on its own thread and, once it has
+    loaded, ``on_page`` gets the text that moodtunes' callback page showed.
     """
     import urllib.request
 
     def visit() -> None:
-        with urllib.request.urlopen(url, timeout=10) as response:  # follows the 302 to the app's callback
-            response.read()
+        with urllib.request.urlopen(url, timeout=60) as response:  # follows the 302 to the app's callback
+            page = response.read().decode("utf-8", "replace")
+        if on_page is not None:
+            on_page(page)
 
     threading.Thread(target=visit, daemon=True).start()

@@ -330,6 +330,67 @@ def test_the_callback_escapes_what_it_echoes_and_ignores_dropped_connections(str
     assert "Traceback" not in capfd.readouterr().err
 
 
+def sign_in_reading_the_page(fake: FakeSpotify) -> tuple[list[tuple[str, bool]], SpotifyError | None]:
+    """Sign in as a browser would; each page the callback showed, with whether the token was stored by then."""
+    pages: list[tuple[str, bool]] = []
+    loaded = threading.Event()
+
+    def on_page(text: str) -> None:
+        pages.append((text, token_file().exists()))
+        loaded.set()
+
+    failure = None
+    try:
+        SpotifyAuth(load_config(), open_browser=lambda url: consent_in_browser(url, on_page),
+                    again="run this command again").sign_in(timeout=10)
+    except SpotifyError as exc:
+        failure = exc
+    assert loaded.wait(10), "the browser never got its page"
+    return pages, failure
+
+
+def test_the_browser_says_signed_in_only_once_the_token_is_stored(strict_spotify):
+    pages, failure = sign_in_reading_the_page(strict_spotify)
+    assert failure is None
+    ((page, stored),) = pages
+    assert "Signed in to Spotify" in page and stored
+
+
+@pytest.mark.parametrize("status,body,expected", [
+    (403, {"error": "internal_error", "error_description": "Active premium subscription required for the owner of "
+                                                           "the app"}, "Premium"),
+    (400, {"error": "invalid_grant", "error_description": "Invalid authorization code"}, "Invalid authorization code"),
+    (200, {"access_token": "a", "token_type": "Bearer", "expires_in": 3600, "scope": "user-top-read"},
+     "did not grant what moodtunes asks for"),  # no refresh token, too few scopes
+], ids=["premium", "refused", "too-little-granted"])
+def test_a_failed_token_exchange_is_what_the_browser_says(strict_spotify, status, body, expected):
+    strict_spotify.token_reply_fault = (status, body)
+    pages, failure = sign_in_reading_the_page(strict_spotify)
+    ((page, stored),) = pages
+    assert failure is not None and expected in str(failure)
+    assert "Signed in" not in page and "Signing in to Spotify failed" in page and expected in page
+    if status != 200:  # refused: nothing was stored (a reply that grants too little is stored, and unusable)
+        assert not stored and not token_file().exists()
+    assert not SpotifyAuth(load_config()).signed_in
+
+
+def test_the_page_waits_for_the_outcome_only_so_long(monkeypatch):
+    """A sign-in that never reports its outcome still gets the browser an answer, and not "signed in"."""
+    from playlist.spotify import callback
+
+    monkeypatch.setattr(callback, "OUTCOME_WAIT_S", 0.5)
+    port = free_port()
+    with callback.CallbackServer(("127.0.0.1", port), "/callback", "s") as server:
+        pages = []
+        threading.Thread(target=lambda: pages.append(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/callback?code=c&state=s", timeout=10).read().decode()), daemon=True).start()
+        assert server.wait(5, None, "try again", "") == "c"
+        deadline = time.monotonic() + 5
+        while not pages and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "has not finished signing in" in pages[0] and "Signed in" not in pages[0]
+
+
 def test_a_port_in_use_gets_advice_that_fits(strict_spotify):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", callback_port()))
@@ -390,13 +451,16 @@ def test_cli_prints_a_sign_in_link_that_works(strict_spotify):
     """No browser opens (--no-open): the user copies the printed link into one."""
     app = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "playlist", "--mood", "happy", "--no-open",
                             "--dry-run", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pages = []
     for line in app.stderr:
         if "open this link to sign in" in line:
-            consent_in_browser(line.rsplit(" ", 1)[1].strip())
+            assert "If no browser opens" not in line  # none was opened
+            consent_in_browser(line.rsplit(" ", 1)[1].strip(), pages.append)
             break
     out, err = app.communicate(timeout=60)
     assert app.returncode == 0, err
     assert "Dry run" in out and load_config().token_path.exists()
+    assert pages and "Signed in to Spotify" in pages[0]
 
 
 # --- the builder's paging ----------------------------------------------------------------------

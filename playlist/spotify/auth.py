@@ -86,7 +86,10 @@ class SpotifyAuth:
         return bool(token and token.get("refresh_token") and self._pkce.has_scopes(token))
 
     def sign_in(self, cancel: threading.Event | None = None, timeout: float = SIGN_IN_TIMEOUT_S) -> None:
-        """Open Spotify's consent page and wait for its redirect to our loopback address."""
+        """Open Spotify's consent page, wait for its redirect to our loopback address and store the token.
+
+        The browser's page answers only once the token is stored, or says what failed.
+        """
         host, port, path = check_redirect_uri(self.config.redirect_uri)
         state = secrets.token_urlsafe(16)
         self._pkce.get_pkce_handshake_parameters()
@@ -99,6 +102,20 @@ class SpotifyAuth:
             self.show_link(url)
             self.open_browser(url)
             code = server.wait(timeout, cancel, self.again, self.config.redirect_uri)
+            outcome = "Signing in to Spotify was interrupted; moodtunes says why."
+            try:
+                self._exchange(code)
+                outcome = ("Signed in to Spotify. You can close this tab and return to moodtunes." if not
+                           self.cache.problem else "Signed in to Spotify, for this session only: the sign-in could "
+                           "not be saved (moodtunes says why). You can close this tab.")
+            except SpotifyError as exc:
+                outcome = f"Signing in to Spotify failed: {exc}"
+                raise
+            finally:  # only now does the browser's page say how it went
+                server.tell_browser(outcome)
+
+    def _exchange(self, code: str) -> None:
+        """Trade the authorisation code for tokens and store them; SpotifyError says why not."""
         try:
             self._pkce.get_access_token(code=code, check_cache=False)
         except spotipy.SpotifyOauthError as exc:
@@ -108,6 +125,9 @@ class SpotifyAuth:
         except (requests.RequestException, ValueError, KeyError) as exc:
             raise SpotifyError(f"Could not finish signing in with Spotify ({type(exc).__name__}); check your "
                                f"connection and {self.again}.") from exc
+        if not self.signed_in:  # a reply without a refresh token or with fewer scopes than asked for
+            raise SpotifyError(f"Spotify's sign-in did not grant what moodtunes asks for ({', '.join(SCOPES)}); "
+                               f"{self.again} to try again, and allow it on Spotify's page.")
 
     def get_access_token(self) -> str:
         """A valid access token, refreshed when it is about to expire."""

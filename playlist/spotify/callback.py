@@ -1,9 +1,11 @@
 """The loopback server that receives Spotify's redirect with the authorisation code.
 
 Not spotipy's own (``start_local_http_server``): that one serves a single request with no
-deadline, so a browser's preconnect or a closed tab leaves it waiting for ever, and it listens on
-127.0.0.1 only. This one cannot be stalled by idle connections, has a deadline, can be cancelled,
-and says in plain words why it cannot listen.
+deadline, so a browser's preconnect or a closed tab leaves it waiting for ever, it listens on
+127.0.0.1 only, and it tells the browser "authentication status: successful" before the code has
+been exchanged for a token. This one cannot be stalled by idle connections, has a deadline, can
+be cancelled, says in plain words why it cannot listen, and holds the browser's page until the
+sign-in's outcome is known, so that the page tells the truth.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ import urllib.parse
 from playlist.spotify.errors import README_SETUP, SignInCancelled, SpotifyError
 
 CALLBACK_CONNECTION_TIMEOUT_S = 5.0
+# How long the browser's page waits for the token exchange: longer than the exchange's own request timeouts
+# (connect and read, 10 s each), so that a page gives up only when moodtunes itself failed to report.
+OUTCOME_WAIT_S = 25.0
+PAGE_SENT_WAIT_S = 2.0  # a command line that exits right after the outcome still gets the page out
 
 
 class CallbackServer(http.server.ThreadingHTTPServer):
@@ -39,6 +45,9 @@ class CallbackServer(http.server.ThreadingHTTPServer):
         self.code: str | None = None
         self.error: str | None = None
         self.answered = threading.Event()
+        self.outcome: str | None = None  # what the browser's page says once the sign-in is over
+        self.outcome_known = threading.Event()
+        self.page_sent = threading.Event()
         super().__init__(address, _CallbackHandler)
         self.timeout = 0.2  # handle_request() returns this often to check the deadline and cancel
 
@@ -57,6 +66,12 @@ class CallbackServer(http.server.ThreadingHTTPServer):
         if self.error is not None:
             raise SpotifyError(f"Spotify sign-in failed ({self.error}); {again} to try again.")
         return self.code
+
+    def tell_browser(self, outcome: str) -> None:
+        """Answer the browser that brought the code, now that the sign-in's outcome is known."""
+        self.outcome = outcome
+        self.outcome_known.set()
+        self.page_sent.wait(PAGE_SENT_WAIT_S)
 
     def handle_error(self, request: socket.socket, client_address: tuple) -> None:
         """A browser that drops the connection is no reason for a traceback."""
@@ -95,8 +110,14 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
             self.server.answered.set()
         elif params.get("code"):
             self.server.code = params["code"]
-            self._reply(200, "Signed in to Spotify. You can close this tab and return to moodtunes.")
             self.server.answered.set()
+            # The code is not a sign-in yet: the page waits for moodtunes to exchange it and store the token.
+            if self.server.outcome_known.wait(OUTCOME_WAIT_S):
+                self._reply(200, self.server.outcome)
+            else:
+                self._reply(200, "moodtunes has not finished signing in to Spotify; it says whether it worked. "
+                                 "You can close this tab.")
+            self.server.page_sent.set()
         else:
             self._reply(400, "The redirect carried no authorisation code.")
 

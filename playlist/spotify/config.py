@@ -15,22 +15,12 @@ from pathlib import Path
 from emotion.paths import config_dir
 from playlist.profiles import read_toml
 from playlist.spotify.errors import NotConfigured, SpotifyError
+from playlist.spotify_setup import DEFAULT_REDIRECT_URI, README_SETUP, setup_lines
 
 DEFAULT_API_BASE = "https://api.spotify.com/v1"
 DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"
-DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 TOKEN_FILENAME = "spotify_token.json"
 REQUEST_TIMEOUT_S = 10.0  # for every call, to the accounts service and to the Web API alike
-
-# The README's "Spotify setup" steps, all of them: a user who skips 4 or 5 gets a refusal from Spotify later.
-SETUP_STEPS = (
-    "Spotify is not set up. 1) Open https://developer.spotify.com/dashboard and create an app "
-    "(Web API). 2) Add the redirect URI {redirect} in its settings. 3) Copy its Client ID and "
-    "run `export SPOTIPY_CLIENT_ID=<client id>` (or put client_id = \"...\" under [spotify] in "
-    "{config}). 4) Under User Management, add the e-mail of your Spotify account (and of anyone else "
-    "who will use it). 5) The app's owner needs Spotify Premium. Then try again; the README's "
-    "\"Spotify setup\" says more."
-)
 
 
 @dataclass(frozen=True)
@@ -54,7 +44,11 @@ def load_config(directory: Path | None = None) -> SpotifyConfig:
     redirect = os.environ.get("SPOTIPY_REDIRECT_URI") or file_settings.get("redirect_uri") or DEFAULT_REDIRECT_URI
     client_id = (os.environ.get("SPOTIPY_CLIENT_ID") or file_settings.get("client_id") or "").strip()
     if not client_id:
-        raise NotConfigured(SETUP_STEPS.format(redirect=redirect, config=config_file))
+        # All the steps, not only the client id: a user who skips one gets a refusal from Spotify later.
+        missing = f"no client id (SPOTIPY_CLIENT_ID, or client_id under [spotify] in {config_file})"
+        steps = tuple(setup_lines(redirect, str(config_file)))
+        raise NotConfigured(f"Spotify is not set up: there is no client id. {' '.join(steps)} More in {README_SETUP}.",
+                            missing, steps)
     check_redirect_uri(redirect)
     return SpotifyConfig(
         client_id=client_id,

@@ -6,8 +6,7 @@ import requests
 
 from emotion.errors import MoodtunesError
 from playlist.spotify.parse import nonblank
-
-README_SETUP = "the README's \"Spotify setup\""
+from playlist.spotify_setup import README_SETUP, step_number
 
 
 class SpotifyError(MoodtunesError):
@@ -15,7 +14,15 @@ class SpotifyError(MoodtunesError):
 
 
 class NotConfigured(SpotifyError):
-    """No client id: the app is not registered with Spotify yet."""
+    """No client id: the app is not registered with Spotify yet.
+
+    The message is one line (an API answer, a status text); ``missing`` says in a few words what is
+    missing, and ``steps`` holds the setup one step a line, for a terminal.
+    """
+
+    def __init__(self, message: str, missing: str = "", steps: tuple[str, ...] = ()) -> None:
+        self.missing, self.steps = missing, steps
+        super().__init__(message)
 
 
 class SignInRequired(SpotifyError):
@@ -64,14 +71,14 @@ def explain(code: str | None, message: str | None, reason: str | None = None) ->
     said = f"{message or ''} {code or ''}".lower()
     if "premium" in said:
         return (f"Spotify says: {message or code}. Since 2026 the owner of a development-mode app needs Spotify "
-                f"Premium; see step 5 of {README_SETUP}.")
+                f"Premium; see step {step_number('Premium')} of {README_SETUP}.")
     if "not registered" in said or "user not approved" in said:
         return (f"Spotify says: {message or code}. Add your Spotify account (its e-mail) under User Management in "
-                f"your app on developer.spotify.com; see step 4 of {README_SETUP}.")
+                f"your app on developer.spotify.com; see step {step_number('User Management')} of {README_SETUP}.")
     if code == "invalid_client" or "invalid client" in said:
         return (f"Spotify does not recognise the client id ({message or code}). Check that SPOTIPY_CLIENT_ID (or "
-                f"client_id in config.toml) is the Client ID shown in your app on developer.spotify.com; see step 3 of "
-                f"{README_SETUP}.")
+                f"client_id in config.toml) is the Client ID shown in your app on developer.spotify.com; see step "
+                f"{step_number('Client ID')} of {README_SETUP}.")
     if reason == "QUOTA_EXCEEDED" or "quota" in said:
         return (f"Spotify's quota for this app is used up ({message or reason}); it resets later. This is a quota, "
                 "not a short rate limit: waiting a few seconds will not help.")
