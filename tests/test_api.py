@@ -39,6 +39,7 @@ from emotion.sources import open_source
 from gui.server import ServeSettings, create_app
 from playlist.make import make_playlist
 from playlist.spotify import SpotifyAuth, load_config
+from playlist.spotify_setup import SETUP_STEPS
 
 INSTALL_HINT = """pip install -e ".[serve]\""""
 
@@ -397,6 +398,7 @@ def test_playlist_without_spotify_set_up_and_one_at_a_time(photo):
         first.join(10)
         unconfigured = api.post("/playlist", json={"mood": "happy"})
         assert_error(unconfigured, 409, "Spotify is not set up")
+        assert all(f" {i}) " in unconfigured.json()["error"] for i in range(1, len(SETUP_STEPS) + 1))  # every step
         assert unconfigured.json()["web_search"].startswith("https://open.spotify.com/search/")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from playlist.spotify import (
     SpotifyError,
     load_config,
 )
+from playlist.spotify_setup import SETUP_STEPS, setup_lines, step_number
 
 
 # --- profiles ---------------------------------------------------------------------------
@@ -256,6 +258,52 @@ def test_no_client_id_gives_the_setup_steps_and_a_web_search():
     assert "developer.spotify.com/dashboard" in message and "SPOTIPY_CLIENT_ID" in message
     assert "http://127.0.0.1:8888/callback" in message and "\n" not in message
     assert web_search_url("sad").startswith("https://open.spotify.com/search/")
+
+
+def readme_setup_steps() -> tuple[list[str], list[int]]:
+    """The numbered steps of the README's "Spotify setup" section, each with its continuation lines."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Spotify setup\n", 1)[1]
+    section = section.split("\n#", 1)[0]
+    steps = [step.strip() for step in re.split(r"^\d+\. ", section, flags=re.MULTILINE)[1:]]
+    return steps, [int(n) for n in re.findall(r"^(\d+)\. ", section, flags=re.MULTILINE)]
+
+
+def test_the_readme_lists_the_same_setup_steps_as_the_app():
+    steps, numbers = readme_setup_steps()
+    assert numbers == list(range(1, len(SETUP_STEPS) + 1))
+    for readme_step, step in zip(steps, SETUP_STEPS, strict=True):
+        assert step.topic.lower() in readme_step.lower(), (step.topic, readme_step[:80])
+
+
+def test_the_setup_steps_tell_spotify_s_2026_rules():
+    text = " ".join(setup_lines())
+    for rule in ["Premium", "at most 5 users", "one development-mode client id", "http://127.0.0.1:8888/callback",
+                 "User Management", "SPOTIPY_CLIENT_ID"]:
+        assert rule in text, rule
+
+
+def test_the_terminal_shows_one_setup_step_a_line_and_help_lists_them():
+    result = run_cli("--mood", "sad", "--no-open")
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[0].startswith("error: Spotify is not set up: no client id")
+    assert f"in {len(SETUP_STEPS)} steps" in lines[0]
+    assert [line[:5] for line in lines[1:-1]] == [f"  {i}) " for i in range(1, len(SETUP_STEPS) + 1)]
+    assert "Premium" in lines[step_number("Premium")] and lines[-1].startswith("Meanwhile, Spotify's web search")
+    playlist_help = subprocess.run([sys.executable, str(ROOT / "main.py"), "playlist", "--help"], capture_output=True,
+                                   text=True, timeout=60).stdout.splitlines()
+    for line in setup_lines():
+        assert f"  {line}" in playlist_help
+    main_help = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True,
+                               timeout=60).stdout
+    assert "free" not in main_help and "Premium" in main_help and f"{len(SETUP_STEPS)} steps" in main_help
+
+
+def test_a_dry_run_without_a_client_id_says_what_is_missing():
+    result = run_cli("--mood", "sad", "--dry-run", "--no-open")
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: Spotify is not set up: no client id (SPOTIPY_CLIENT_ID, or client_id")
+    assert f"`moodtunes playlist --help` lists the {len(SETUP_STEPS)} steps" in line
 
 
 def test_client_id_can_come_from_config_toml():
