@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-SERVE_INSTALL = 'pip install -e ".[serve]"'
+SERVE_INSTALL = 'pip install "moodtunes[serve]"'
 SERVE_DOC = f"""Serve the live mood over HTTP on this computer.
 
   GET  /          the overlay page (add ?transparent=1 for streaming software)
@@ -112,7 +112,7 @@ SERVE_DOC = f"""Serve the live mood over HTTP on this computer.
   POST /calibrate hold a relaxed face for 3 s: your neutral from then on (DELETE forgets it)
   GET  /docs      every endpoint and its schemas, served from this computer
 
-Needs FastAPI and uvicorn: {SERVE_INSTALL} in the moodtunes folder.
+Needs FastAPI and uvicorn: {SERVE_INSTALL}.
 """
 
 
@@ -325,7 +325,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from gui.server import LOOPBACK_NAMES, ServeSettings, serve
     except ImportError as exc:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
-                             f"{SERVE_INSTALL} in the moodtunes folder.") from exc
+                             f"{SERVE_INSTALL}.") from exc
     from emotion.sources import existing_file, is_camera, open_source
 
     source = source_from_args(args)

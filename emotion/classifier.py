@@ -249,7 +249,7 @@ class TorchClassifier:
         except ImportError as exc:
             raise MoodtunesError(
                 f"PyTorch runs {Path(path).name} here (a .pt checkpoint, --backend torch or --device {device} ask for "
-                "it), and it is not installed: pip install 'moodtunes[gpu]', or leave those out to run the ONNX "
+                'it), and it is not installed: pip install "moodtunes[gpu]", or leave those out to run the ONNX '
                 "model on the CPU without it."
             ) from exc
 

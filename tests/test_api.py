@@ -41,7 +41,7 @@ from playlist.make import make_playlist
 from playlist.spotify import SpotifyAuth, load_config
 from playlist.spotify_setup import SETUP_STEPS
 
-INSTALL_HINT = """pip install -e ".[serve]\""""
+INSTALL_HINT = 'pip install "moodtunes[serve]"'
 
 
 class Server:

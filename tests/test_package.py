@@ -109,6 +109,20 @@ def test_every_third_party_import_is_declared():
     assert not undeclared(["training"], runtime | names(extras["train"])), "training imports undeclared packages"
 
 
+def test_every_install_hint_has_the_one_form_and_names_a_real_extra():
+    """pip install "moodtunes[EXTRA]": it adds the extra to the moodtunes that is installed, from a clone with
+    `pip install .`, with -e or with pipx alike, and its double quotes work in every shell, Windows' included."""
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    code = "".join(file.read_text(encoding="utf-8") for p in ["emotion", "gui", "playlist", "training", "main.py"]
+                   for file in ([ROOT / p] if p.endswith(".py") else (ROOT / p).rglob("*.py")))
+    hints = re.findall(r'.{0,13}moodtunes\[\w+\].?', code)
+    assert hints and all(re.fullmatch(r'pip install "moodtunes\[\w+\]"', hint) for hint in hints), hints
+    assert {re.search(r"\[(\w+)\]", hint)[1] for hint in hints} <= extras
+    assert "pip install -e" not in code and "pip install '" not in code
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pip install \"moodtunes[serve]\"" in readme and "pipx install ." in readme
+
+
 def test_help_describes_the_app_its_keys_and_spotify_setup():
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True)
     lines = result.stdout.splitlines()
@@ -152,7 +166,7 @@ def test_training_reports_without_matplotlib(tmp_path, tiny_checkpoint, monkeypa
     out, err = capsys.readouterr()
     assert json.loads(out)["n"] == 14 and "confusion_png" not in json.loads(out)
     assert [line for line in err.splitlines() if line.startswith("warning:")] == [
-        "warning: matplotlib is not installed, so no PNG was written; install it with pip install 'moodtunes[train]'"]
+        'warning: matplotlib is not installed, so no PNG was written; install it with pip install "moodtunes[train]"']
 
 
 @pytest.mark.parametrize("mode", [["--headless"], ["--first-face-report"]], ids=["headless", "window"])

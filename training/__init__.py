@@ -4,7 +4,7 @@
 The trainer's parts live beside it: augment (what the network sees), sam, teachers, balance
 (the decision rule chosen on validation), provenance (what a checkpoint records), metrics.
 
-They need the training extras: pip install 'moodtunes[train]'.
+They need the training extras: pip install "moodtunes[train]".
 """
 
 import importlib.util
@@ -13,4 +13,4 @@ import sys
 _missing = [name for name in ("torch", "torchvision", "tqdm") if importlib.util.find_spec(name) is None]
 if _missing:
     # One line instead of an ImportError traceback from deep inside a module.
-    sys.exit(f"error: training needs {', '.join(_missing)}, which are not installed: pip install 'moodtunes[train]'")
+    sys.exit(f'error: training needs {", ".join(_missing)}, which are not installed: pip install "moodtunes[train]"')

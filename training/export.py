@@ -6,7 +6,7 @@ The ONNX file carries what the app needs to use it (class names, input size, nor
 and where it came from (the checkpoint's name, SHA-256 and metadata) in its metadata_props.
 BatchNorm is folded into the convolutions first; the batch dimension stays dynamic. After
 writing, OpenCV and ONNX Runtime (where installed) load the file and must agree with PyTorch on
-random faces, or the export fails. Needs the `onnx` and `onnxscript` packages (pip install 'moodtunes[train]').
+random faces, or the export fails. Needs the `onnx` and `onnxscript` packages (pip install "moodtunes[train]").
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
         )
     except ImportError as exc:
         raise MoodtunesError(f"ONNX export needs the onnx and onnxscript packages ({exc}); "
-                             "pip install 'moodtunes[train]'.") from exc
+                             'pip install "moodtunes[train]".') from exc
     program.model.metadata_props.update({
         "format": ONNX_FORMAT,
         "format_version": ONNX_FORMAT_VERSION,

@@ -55,7 +55,7 @@ def pyplot() -> ModuleType:
         import matplotlib
     except ImportError as exc:
         raise PlotUnavailable("matplotlib is not installed, so no PNG was written; "
-                              "install it with pip install 'moodtunes[train]'") from exc
+                              'install it with pip install "moodtunes[train]"') from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -11,7 +11,7 @@ as it runs the float twin, and reports its precision as int8. On the shipped FER
 2-core CPU with VNNI it took 0.19 instead of 0.58 ms per face in a batch of eight (0.28 instead
 of 0.79 for one face); on this release's FER+ model it scored 86.29 against 86.14 % on
 FER2013Valid (balanced 0.828 against 0.827; 99.47 % of the faces given the same label). Needs
-the `onnx` package (pip install 'moodtunes[train]').
+the `onnx` package (pip install "moodtunes[train]").
 """
 
 from __future__ import annotations
