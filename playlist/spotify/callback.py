@@ -18,7 +18,8 @@ import threading
 import time
 import urllib.parse
 
-from playlist.spotify.errors import README_SETUP, SignInCancelled, SpotifyError
+from playlist.spotify.errors import SignInCancelled, SpotifyError
+from playlist.spotify_setup import README_SETUP, step_number
 
 CALLBACK_CONNECTION_TIMEOUT_S = 5.0
 # How long the browser's page waits for the token exchange: longer than the exchange's own request timeouts
@@ -61,7 +62,7 @@ class CallbackServer(http.server.ThreadingHTTPServer):
                 raise SignInCancelled(
                     f"Spotify sign-in did not finish within {timeout:.0f} s; {again} to try again. If Spotify's page "
                     f"said \"Invalid redirect URI\", add {redirect_uri} exactly under Redirect URIs in your app on "
-                    f"developer.spotify.com (step 2 of {README_SETUP}).")
+                    f"developer.spotify.com (step {step_number('Redirect URIs')} of {README_SETUP}).")
             self.handle_request()
         if self.error is not None:
             raise SpotifyError(f"Spotify sign-in failed ({self.error}); {again} to try again.")

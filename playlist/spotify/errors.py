@@ -94,7 +94,7 @@ def describe_api_error(response: requests.Response, again: str) -> str:
     said = message or code or "no details"
     if status == 403:
         return (f"Spotify refused the request (403: {said}). In development mode only the app's owner (with "
-                f"Premium) and the users added under User Management may use it; see {README_SETUP}.")
+                f"Premium) and the users added under User Management (at most 5) may use it; see {README_SETUP}.")
     if status >= 500:
         return f"Spotify is having problems ({status}: {said}); {again} in a minute."
     return f"Spotify answered {status}: {said}."
