@@ -460,7 +460,10 @@ def test_cli_prints_a_sign_in_link_that_works(strict_spotify):
     out, err = app.communicate(timeout=60)
     assert app.returncode == 0, err
     assert "Dry run" in out and load_config().token_path.exists()
-    assert pages and "Signed in to Spotify" in pages[0]
+    deadline = time.monotonic() + 5
+    while not pages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Signed in to Spotify" in pages[0]
 
 
 # --- the builder's paging ----------------------------------------------------------------------
