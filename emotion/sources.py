@@ -16,6 +16,7 @@ import io
 import math
 import queue
 import re
+import sys
 import threading
 import time
 import warnings
@@ -403,6 +404,10 @@ class CameraSource(FrameSource):
         that gives another keeps it (``size`` says which), and ``warn`` hears of it in one line."""
         if index < 0:  # checked here, in Python: cv2.VideoCapture(-1) crashes the process
             raise SourceError(f"There is no camera {index}: cameras are numbered 0, 1, 2, ...")
+        missing = None if capture_factory is not None else missing_camera_device(index)
+        if missing:  # said now: waiting open_timeout for a device that does not exist tells nobody anything
+            raise SourceError(f"Cannot open camera {index} ({missing}). Connect one, pick another with --camera N, "
+                              "or use --source FILE.")
         self.name = f"camera {index}"
         self.index = index
         self.resolution = resolution
@@ -500,6 +505,18 @@ class CameraSource(FrameSource):
         self.interrupt()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.close_timeout)
+
+
+def missing_camera_device(index: int) -> str | None:
+    """Why camera ``index`` cannot exist, when the system says so at once; None when it may exist.
+
+    On Linux OpenCV opens camera N as /dev/videoN (V4L2): without that file there is no camera to
+    wait for. Elsewhere cameras have no such file, and opening one is the only way to know.
+    """
+    device = Path(f"/dev/video{index}")
+    if sys.platform.startswith("linux") and not device.exists():
+        return f"there is no {device}"
+    return None
 
 
 def is_camera(source: str | int | Path) -> bool:
