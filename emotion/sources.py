@@ -256,7 +256,12 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
     else:
         frame = decode(cv2.IMREAD_UNCHANGED)
     if frame is None:
-        raise SourceError(f"{name} is not an image that OpenCV can read; use jpg, png or bmp.")
+        if pixels is None:  # not even Pillow knows the header: not a picture, whatever its name says
+            raise SourceError(f"{name} is not an image that moodtunes can read: its contents are no picture (or a "
+                              "damaged one), whatever its name says. Check the file, or save the picture again as "
+                              "JPEG or PNG.")
+        raise SourceError(f"{name} cannot be decoded: the picture is damaged or in a format moodtunes does not read. "
+                          "Save it again as JPEG or PNG.")
     if frame.dtype != np.uint8:  # 16-bit PNGs and the like
         frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
     if frame.ndim == 3 and frame.shape[2] not in (3, 4):
