@@ -185,6 +185,9 @@ def configure_process() -> None:
     - OpenCV's own log is silenced: a missing camera made it print about 40 lines of
       [ WARN ]/[ ERROR ] before moodtunes' one clear line. The app's process only: the
       emotion package, used as a library, leaves its caller's logging alone.
+    - ONNX Runtime's telemetry (a device id and an event store in ~/.cache) is off: not here but in
+      emotion/__init__.py, which main.py's first import (emotion.cli) runs, so that library users
+      and training scripts get the same; ONNX Runtime reads ORT_DISABLE_TELEMETRY once, on import.
     Users can still set any of these variables themselves (OPENCV_LOG_LEVEL included); they win.
     """
     threads = thread_count()  # a bad MOODTUNES_THREADS is refused before any native library loads

@@ -18,6 +18,16 @@ For video, :class:`EmotionPipeline` adds tracking and the smoothed mood, and
 from __future__ import annotations
 
 import importlib
+import os
+
+# Private by default. ONNX Runtime, the CPU runtime of the emotion network, creates
+# ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ when it is imported: a persistent device id and an
+# event store of the process (OS, CPU, memory, Python path, network type) queued for upload. It
+# reads ORT_DISABLE_TELEMETRY once, at import, so setting it when a session is created is too late,
+# and every route to ONNX Runtime in moodtunes (the app, `python -m training.*`, `import emotion`)
+# passes through this package first. It is the one global side effect of importing this package:
+# a webcam app must not leave a tracking id behind. A user who set the variable keeps their value.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Imported on first use (PEP 562), so that `from emotion.errors import MoodtunesError` does not
 # load the model code, and so that the CPU path never pays for what it does not use.

@@ -125,9 +125,9 @@ class OnnxClassifier:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise CheckpointError(f"Model not found: {self.path}. Check the path: --checkpoint takes a .onnx file "
-                                  "written by `python -m training.export` or a shipped model's name "
-                                  f"({', '.join(SHIPPED_MODELS)}).")
+            raise CheckpointError(f"Model not found: {self.path}. Check the path: --checkpoint takes a .pt checkpoint "
+                                  "(from `python -m training.train`), a .onnx model (from `python -m training.export`) "
+                                  f"or a shipped model's name ({', '.join(SHIPPED_MODELS)}).")
         try:
             props = read_onnx_metadata(self.path)
         except (OSError, ValueError) as exc:
@@ -247,10 +247,12 @@ class TorchClassifier:
         try:
             import torch
         except ImportError as exc:
+            # What asked for PyTorch: a GPU named with --device, else a .pt checkpoint or --backend torch.
+            why, instead = ((f"for --device {device}", "leave --device out") if device not in ("auto", "cpu") else
+                            ("a .pt checkpoint, or --backend torch", "use an .onnx model (the shipped one by default)"))
             raise MoodtunesError(
-                f"PyTorch runs {Path(path).name} here (a .pt checkpoint, --backend torch or --device {device} ask for "
-                'it), and it is not installed: pip install "moodtunes[gpu]", or leave those out to run the ONNX '
-                "model on the CPU without it."
+                f"PyTorch runs {Path(path).name} here ({why}), and it is not installed: pip install \"moodtunes[gpu]\", "
+                f"or {instead} to run on the CPU without it."
             ) from exc
 
         from emotion.checkpoint import load_checkpoint

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -40,6 +41,8 @@ MOSAIC_GAP = 8  # px of blank between two squares of the mosaic
 # 8-face 1280x720 and 1920x1080 clips where 320 found 179-181, for three times the cost (once a second).
 FULL_SIDE = 320
 FULL_SIDE_HD = 480
+# A face box may overhang the frame (a close-up cut by its edges), but not by this many frames.
+MAX_BOX_FRAMES = 4
 
 
 class DetectorUnavailable(MoodtunesError):
@@ -118,6 +121,8 @@ class YuNetDetector:
         _, faces = self._net.detect(image)
         results = []
         for row in faces if faces is not None else []:
+            if not np.isfinite(row[:15]).all():  # YuNet's overflow on some small images: not a face
+                continue
             x, y, bw, bh = (row[:4] / scale).tolist()
             box = _clip_box(origin[0] + x, origin[1] + y, bw, bh, *frame_size)
             if box is not None:
@@ -349,6 +354,15 @@ def _distinct(detections: list[Detection], sides: list[int]) -> tuple[list[Detec
 
 
 def _clip_box(x: float, y: float, w: float, h: float, frame_w: int, frame_h: int) -> Box | None:
+    """The part of a box that lies in the frame, in whole pixels; None for one that is no face there.
+
+    Every detector's box passes here. For inputs of a few dozen pixels a side YuNet now and then
+    returns infinite coordinates (2-3 % of images of 2-160 px a side, not the same ones from run to
+    run), which round() cannot take and which are no face: a box that is not finite, or more than
+    MAX_BOX_FRAMES times the frame's size, is dropped.
+    """
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or max(w / frame_w, h / frame_h) > MAX_BOX_FRAMES:
+        return None
     x0, y0 = max(0, round(x)), max(0, round(y))
     x1, y1 = min(frame_w, round(x + w)), min(frame_h, round(y + h))
     if x1 - x0 < 4 or y1 - y0 < 4:

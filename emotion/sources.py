@@ -16,23 +16,31 @@ import io
 import math
 import queue
 import re
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
 
 from emotion.errors import MoodtunesError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 # Larger photos are decoded at a reduced size (JPEG) or refused (other formats): a 200 MP
 # picture would otherwise take 600 MB as BGR, and OpenCV's own limit is 1 Gpx (3 GB).
 MAX_IMAGE_PIXELS = 50_000_000
-JPEG_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+# OpenCV turns reduced JPEGs upright by their EXIF orientation but not full-size reads (IMREAD_UNCHANGED):
+# moodtunes turns every image itself (see _upright), so none is turned twice.
+JPEG_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2 | cv2.IMREAD_IGNORE_ORIENTATION,
+                      4: cv2.IMREAD_REDUCED_COLOR_4 | cv2.IMREAD_IGNORE_ORIENTATION,
+                      8: cv2.IMREAD_REDUCED_COLOR_8 | cv2.IMREAD_IGNORE_ORIENTATION}
 # A file whose header promises more frames than it delivers, by more than this share, is reported.
 TRUNCATION_TOLERANCE = 0.02
 
@@ -200,7 +208,8 @@ class VideoFileSource(FrameSource):
 
 
 def read_image(path: str | Path, warn: Warn | None = None) -> np.ndarray:
-    """An image file as uint8 (gray, BGR or BGRA), at most MAX_IMAGE_PIXELS; SourceError if unreadable.
+    """An image file as uint8 (gray, BGR or BGRA), upright as its EXIF orientation says (a phone's photo),
+    at most MAX_IMAGE_PIXELS; SourceError if unreadable.
 
     A JPEG larger than that is read at 1/2, 1/4 or 1/8 of its size (``warn`` hears of it):
     :func:`load_image` also says by how much, to map boxes back onto the original.
@@ -229,8 +238,9 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
             warn: Warn | None) -> Picture:
     """The size is read from the header first (Pillow reads only the header), so a huge image is
     never decoded at full size: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (libjpeg does that
-    without the full-size buffer), other formats are refused."""
-    pixels, width = _header_size(header_source)
+    without the full-size buffer), other formats are refused. The pixels are then turned upright as the
+    EXIF orientation says: phones store a photo as the sensor saw it and record how to hold it."""
+    pixels, width, orientation = _header(header_source)
     scale = 1.0
     if pixels is not None and pixels > MAX_IMAGE_PIXELS:
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
@@ -240,36 +250,81 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
                               "shrink it first (or save it as JPEG).")
         frame = decode(JPEG_REDUCED_FLAGS[factor])
         if frame is not None:
-            scale = width / frame.shape[1] if width else float(factor)
+            scale = width / frame.shape[1] if width else float(factor)  # both as stored, before turning
             if warn is not None:
                 warn(f"{name} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
     else:
         frame = decode(cv2.IMREAD_UNCHANGED)
     if frame is None:
-        raise SourceError(f"{name} is not an image that OpenCV can read; use jpg, png or bmp.")
+        if pixels is None:  # not even Pillow knows the header: not a picture, whatever its name says
+            raise SourceError(f"{name} is not an image that moodtunes can read: its contents are no picture (or a "
+                              "damaged one), whatever its name says. Check the file, or save the picture again as "
+                              "JPEG or PNG.")
+        raise SourceError(f"{name} cannot be decoded: the picture is damaged or in a format moodtunes does not read. "
+                          "Save it again as JPEG or PNG.")
     if frame.dtype != np.uint8:  # 16-bit PNGs and the like
         frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
     if frame.ndim == 3 and frame.shape[2] not in (3, 4):
         frame = frame[:, :, 0]
-    return Picture(_frozen(frame), scale)
+    return Picture(_frozen(_upright(frame, orientation)), scale)
 
 
-def _header_size(source: Path | io.BytesIO) -> tuple[float | None, int | None]:
-    """(pixels, width) from the image's header: (None, None) when Pillow cannot tell; a width of None (and
-    pixels perhaps inf) when the image is more than Pillow opens."""
+def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels turned as EXIF ``orientation`` (1-8, as Pillow's ImageOps.exif_transpose reads it) says.
+
+    On the decoded array rather than through Pillow's own exif_transpose: OpenCV decodes (and, for a
+    huge JPEG, decodes reduced) and Pillow only reads the header.
+    """
+    if orientation == 2:
+        return cv2.flip(image, 1)  # mirrored left to right
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)  # mirrored top to bottom
+    if orientation == 5:
+        return cv2.transpose(image)  # mirrored across the main diagonal
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(image), cv2.ROTATE_180)  # mirrored across the other diagonal
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def _header(source: Path | io.BytesIO) -> tuple[float | None, int | None, int]:
+    """(pixels, width, EXIF orientation) from the image's header: (None, None, 1) when Pillow cannot tell;
+    a width of None (and pixels perhaps inf) when the image is more than Pillow opens. The width is the
+    stored one, before the orientation turns it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Of the header, Pillow warns of a decompression bomb (checked here) and of each damaged
+            # EXIF tag (a damaged orientation reads as none): neither is for the user.
+            warnings.simplefilter("ignore")
             with Image.open(source) as image:  # lazy: reads the header, not the pixels
                 width, height = image.size
+                orientation = _orientation(image)
     except Image.DecompressionBombError as exc:  # Pillow refuses to open over ~179 MP, and says how many
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        return (float(found.group(1)) if found else math.inf), None
+        return (float(found.group(1)) if found else math.inf), None, 1
     except (OSError, UnidentifiedImageError, ValueError):
-        return None, None
-    return float(width * height), width
+        return None, None, 1
+    return float(width * height), width, orientation
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8) in a Pillow image's header; 1 (as stored) when there is none or it is damaged."""
+    from PIL import ExifTags, Image
+
+    try:
+        # Image's own getexif, not PngImageFile's: that one decodes every pixel to look for EXIF
+        # after the image data too; the header's (where writers put it) is what counts.
+        value = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
+    except (OSError, ValueError, SyntaxError):  # what Pillow raises for a damaged block
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 class ImageListSource(FrameSource):
@@ -354,6 +409,10 @@ class CameraSource(FrameSource):
         that gives another keeps it (``size`` says which), and ``warn`` hears of it in one line."""
         if index < 0:  # checked here, in Python: cv2.VideoCapture(-1) crashes the process
             raise SourceError(f"There is no camera {index}: cameras are numbered 0, 1, 2, ...")
+        missing = None if capture_factory is not None else missing_camera_device(index)
+        if missing:  # said now: waiting open_timeout for a device that does not exist tells nobody anything
+            raise SourceError(f"Cannot open camera {index} ({missing}). Connect one, pick another with --camera N, "
+                              "or use --source FILE.")
         self.name = f"camera {index}"
         self.index = index
         self.resolution = resolution
@@ -451,6 +510,18 @@ class CameraSource(FrameSource):
         self.interrupt()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.close_timeout)
+
+
+def missing_camera_device(index: int) -> str | None:
+    """Why camera ``index`` cannot exist, when the system says so at once; None when it may exist.
+
+    On Linux OpenCV opens camera N as /dev/videoN (V4L2): without that file there is no camera to
+    wait for. Elsewhere cameras have no such file, and opening one is the only way to know.
+    """
+    device = Path(f"/dev/video{index}")
+    if sys.platform.startswith("linux") and not device.exists():
+        return f"there is no {device}"
+    return None
 
 
 def is_camera(source: str | int | Path) -> bool:

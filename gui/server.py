@@ -271,7 +271,13 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    traceback.print_exception(exc)  # for whoever runs the server; the client gets one line
+    # One line for whoever runs the server, with where it happened: a traceback per request would
+    # bury the server's output when a client repeats what fails. The client gets one line too.
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    message = " ".join(str(exc).split())  # on one line whatever the exception says
+    print(f"error: {request.method} {request.url.path} failed{place}: {type(exc).__name__}: {message}",
+          file=sys.stderr, flush=True)
     return JSONResponse({"error": f"Internal error ({type(exc).__name__}); see the server's output."}, status_code=500)
 
 

@@ -10,6 +10,8 @@ They need the training extras: pip install "moodtunes[train]".
 import importlib.util
 import sys
 
+import emotion  # noqa: F401  (first: its import keeps ONNX Runtime's telemetry off, see emotion/__init__.py)
+
 _missing = [name for name in ("torch", "torchvision", "tqdm") if importlib.util.find_spec(name) is None]
 if _missing:
     # One line instead of an ImportError traceback from deep inside a module.
