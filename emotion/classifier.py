@@ -251,7 +251,8 @@ class TorchClassifier:
             why, instead = ((f"for --device {device}", "leave --device out") if device not in ("auto", "cpu") else
                             ("a .pt checkpoint, or --backend torch", "use an .onnx model (the shipped one by default)"))
             raise MoodtunesError(
-                f"PyTorch runs {Path(path).name} here ({why}), and it is not installed: pip install \"moodtunes[gpu]\", "
+                f"PyTorch runs {Path(path).name} here ({why}), and it is not installed: "
+                'pip install "moodtunes[gpu]", '
                 f"or {instead} to run on the CPU without it."
             ) from exc
 
