@@ -36,7 +36,7 @@ from emotion.classifier import TorchClassifier
 from emotion.decision import DecisionRule
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import open_source
-from gui.server import ServeSettings, create_app
+from gui.api import ServeSettings, create_app
 from playlist.make import make_playlist
 from playlist.spotify import SpotifyAuth, load_config
 
