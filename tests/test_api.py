@@ -4,10 +4,13 @@ the overlay page and /docs in headless Chromium)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -265,6 +268,58 @@ def test_a_port_in_use_is_one_error_line_and_no_banner():
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert f"Port {port} is already in use" in result.stderr and "--port" in result.stderr
+
+
+def read_reply(connection: socket.socket) -> bytes:
+    """An HTTP reply with a JSON body, read until its end (or the connection's)."""
+    connection.settimeout(20)
+    reply = b""
+    while b"}" not in reply:  # headers and the JSON body may come in separate segments
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("stop, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"])
+def test_serve_stops_on_a_signal_answering_what_is_in_flight(photo, stop, status):
+    """SIGTERM (a service manager, `kill`) stops the server as Ctrl-C does: the request in flight is answered,
+    the /events stream ends instead of holding the shutdown, and the exit status says which signal it was."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "--source", str(photo), "--port", "0",
+                                "--detector", "haar"], stderr=subprocess.PIPE, text=True)
+    try:
+        banner = process.stderr.readline()
+        base = re.search(r"http://127\.0\.0\.1:\d+", banner).group(0)
+        deadline = time.monotonic() + 60
+        while True:  # the banner comes once the port is bound, a moment before uvicorn accepts on it
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(base + "/mood", timeout=10).json()["mood"]:
+                    break
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        assert requests.post(base + "/analyze", data=photo.read_bytes(), timeout=60).status_code == 200  # warm
+        events = requests.get(base + "/events", stream=True, timeout=10)
+        body = photo.read_bytes()
+        port = int(base.rsplit(":", 1)[1])
+        in_flight = socket.create_connection(("127.0.0.1", port))
+        in_flight.sendall(b"POST /analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body[:1000])
+        time.sleep(0.3)  # the server is reading the body
+        stopped = time.monotonic()
+        process.send_signal(stop)
+        time.sleep(0.3)
+        in_flight.sendall(body[1000:])
+        reply = read_reply(in_flight)
+        assert reply.startswith(b"HTTP/1.1 200") and b'"label":"happy"' in reply, reply[:200]
+        assert process.wait(timeout=30) == status
+        assert time.monotonic() - stopped < 5  # not held for the shutdown's whole grace by the event stream
+        events.close()
+        in_flight.close()
+    finally:
+        process.kill()
+        errors = process.stderr.read()
+    assert "Traceback" not in errors and "error" not in errors.lower(), errors
 
 
 def test_serve_help_shows_its_defaults_and_the_readmes_install_hint(capsys):

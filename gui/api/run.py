@@ -16,11 +16,26 @@ from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import FrameSource, Warn
 from gui.api.app import create_app
+from gui.api.routers.calibration import CAPTURE_TIMEOUT_S
 from gui.api.settings import ServeSettings
+from gui.api.state import ServerState
 
 
 class Terminated(Exception):
     """SIGTERM arrived: stop as Ctrl-C stops."""
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which also ends the /events streams when a signal stops it: they never end by
+    themselves, and would hold the shutdown open for all its grace period."""
+
+    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+        super().__init__(config)
+        self.state = state
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.state.stopping = True
 
 
 def listen(settings: ServeSettings) -> socket.socket:
@@ -47,7 +62,7 @@ def terminated(signum: int, frame: FrameType | None) -> NoReturn:
 def serve(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecognizer],
           open_source: Callable[[Warn], FrameSource] | None) -> int:
     """Run the API until Ctrl-C (exit status 130) or SIGTERM (143): both answer the requests in flight
-    (for up to a second) and release the live source first.
+    (a calibration's capture included), end the /events streams and release the live source first.
 
     uvicorn handles both signals while it serves, shuts down, then raises the signal again for the
     handler it found: Python's raises KeyboardInterrupt for SIGINT, this module's raises Terminated
@@ -58,11 +73,11 @@ def serve(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecogniz
     port = listening.getsockname()[1]  # --port 0: the one the system chose
     print(f"moodtunes API on http://{host}:{port}/ (the overlay page; /docs lists the endpoints). "
           "Ctrl-C stops it.", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, timeout_keep_alive=5,
-                            limit_concurrency=settings.max_listeners + 32)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=CAPTURE_TIMEOUT_S,
+                            timeout_keep_alive=5, limit_concurrency=settings.max_listeners + 32)
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        uvicorn.Server(config).run(sockets=[listening])
+        Server(config, app.state.server).run(sockets=[listening])
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except Terminated:

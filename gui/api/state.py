@@ -93,6 +93,7 @@ class ServerState:
     making_playlist: asyncio.Lock = field(default_factory=asyncio.Lock)
     calibrating: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: int = 0  # /events streams open now; changed on the event loop only
+    stopping: bool = False  # the server is shutting down: /events streams end, other requests are answered
     told: set[str] = field(default_factory=set)
     # What POST or DELETE /calibrate chose, for /analyze's recognizer too, even one made after: the
     # file that make_recognizer() reads may not hold it (it could not be saved, or it was deleted).

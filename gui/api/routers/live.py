@@ -32,12 +32,12 @@ async def mood(state: ServerStateDep) -> MoodSnapshot:
             responses=errors({404: "No live source", 503: "Too many listeners"}))
 async def events(state: ServerStateDep) -> AsyncIterable[ServerSentEvent]:
     """Server-Sent Events named `mood`, each the /mood snapshot: the one now, then every change, at most
-    every --events-interval-ms, and a `: ping` comment after 15 s without one.
+    every --events-interval-ms, and a `: ping` comment after 15 s without one, until the server stops.
 
     Every listener reads the same snapshot, so there is no queue per listener to fill up."""
     interval = state.settings.events_interval_ms / 1000
     seen = -1
-    while True:
+    while not state.stopping:
         snapshot = state.live.snapshot()
         if snapshot.version != seen:
             seen = snapshot.version
