@@ -183,6 +183,29 @@ def test_analyze_reports_a_huge_photo_in_its_own_pixels(astronaut_bgr):
     assert big["faces"][0]["box"] == pytest.approx(expected, rel=0.05, abs=40)
 
 
+def test_the_apis_faces_and_moods_are_the_engines_own(photo):
+    """The schemas /docs shows for a face and a mood hold what the engine's to_dict() says, no key more or less:
+    /analyze sends FaceResult.to_dict(), /mood and /events a Mood's, --headless a FrameAnalysis' (faces with
+    their track)."""
+    from emotion import EmotionPipeline
+    from gui.api.models import Face, SmoothedMood
+
+    def same(model, engine: dict) -> None:
+        assert set(engine) == set(model.model_fields), model.__name__
+        assert model.model_validate(engine).model_dump(mode="json") == json.loads(json.dumps(engine))
+
+    image = cv2.imread(str(photo))
+    (face,) = haar_recognizer().analyze(image)
+    same(Face, face.to_dict())
+    pipeline = EmotionPipeline(haar_recognizer())
+    analysis = next(a for a in (pipeline.process(image, i / 10) for i in range(30)) if a.mood is not None)
+    same(SmoothedMood, analysis.mood.to_dict(analysis.timestamp))
+    headless = analysis.to_dict()
+    same(SmoothedMood, headless["mood"])
+    (tracked,) = headless["faces"]
+    same(Face, {name: tracked[name] for name in Face.model_fields})
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that says width x height: the header is all a size check reads."""
     def chunk(kind: bytes, data: bytes) -> bytes:
