@@ -356,6 +356,19 @@ def test_serve_help_shows_its_defaults_and_the_readmes_install_hint(capsys):
     assert INSTALL_HINT in text and INSTALL_HINT in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def test_serve_help_lists_every_endpoint_as_the_api_declares_it(capsys):
+    from main import build_parser
+
+    with client(create(None)) as api:
+        operations = {(method.upper(), path) for path, methods in api.get("/openapi.json").json()["paths"].items()
+                      for method in methods}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    listed = re.findall(r"^  (GET|POST|DELETE) +(/\S*) +\S", text, flags=re.MULTILINE)
+    assert set(listed) == operations | {("GET", "/docs")} and len(listed) == len(operations) + 1
+
+
 def test_the_console_hears_what_health_says(photo, monkeypatch, capsys):
     """Why YuNet is not used and why a saved calibration is ignored: on /health and as warning lines."""
     monkeypatch.setattr(detection, "YUNET_MODEL", photo.with_name("gone.onnx"))
