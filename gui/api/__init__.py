@@ -3,10 +3,7 @@
     >>> from gui.api import ServeSettings, create_app, serve
 
 ``moodtunes serve --help`` lists the endpoints, as the routers in :mod:`gui.api.routers` declare
-them (one router per topic; /docs shows each with its schemas). The package's modules, one job each:
-``settings`` (ServeSettings, the defaults), ``app`` (the app factory), ``state`` (what the endpoints
-share), ``guard`` (who may ask), ``upload`` (reading a body), ``errors`` (every error as JSON),
-``models`` (the request and response schemas), ``run`` (the socket and uvicorn).
+them (one router per topic; /docs shows each with its schemas).
 
 It binds to 127.0.0.1 and answers only requests addressed to a loopback name (a web page cannot
 reach it through DNS rebinding), and refuses POSTs from other web origins (a web page cannot
