@@ -34,8 +34,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from emotion.cli import (
     ArgumentParser,
@@ -49,6 +50,7 @@ from emotion.cli import (
     warn,
 )
 from emotion.errors import MoodtunesError
+from gui.api.settings import LOOPBACK_NAMES, ServeSettings
 from playlist.spotify_setup import setup_lines
 
 
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-face-report", action="store_true",
                    help="window: print how long it took from launch to the first frame with a face, then quit")
 
-    sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=ArgumentParser)
+    sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=CommandParser)
     pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)",
                         description=PLAYLIST_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     from playlist.cli import add_arguments
@@ -83,18 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
     cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
     srv = sub.add_parser("serve", help=f"a local HTTP API with a live overlay page ({SERVE_INSTALL})",
-                         description=SERVE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         describe=serve_description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(srv, default=argparse.SUPPRESS)
     add_engine_options(srv, default=argparse.SUPPRESS)
-    srv.add_argument("--port", type=int, default=8765, help="the port to listen on (default: %(default)s)")
-    srv.add_argument("--host", default="127.0.0.1",
+    srv.add_argument("--port", type=int, default=ServeSettings.port,
+                     help="the port to listen on (default: %(default)s)")
+    srv.add_argument("--host", default=ServeSettings.host,
                      help="interface to listen on (default: %(default)s; any other needs --token)")
     srv.add_argument("--token", default=os.environ.get("MOODTUNES_API_TOKEN"),
                      help="required of every request (Authorization: Bearer TOKEN, or ?token=TOKEN); "
                           "default: $MOODTUNES_API_TOKEN, else none")
-    srv.add_argument("--events-interval-ms", type=int, default=250,
+    srv.add_argument("--events-interval-ms", type=int, default=ServeSettings.events_interval_ms,
                      help="at most one /events update this often (default: %(default)s)")
-    srv.add_argument("--max-listeners", type=int, default=64,
+    srv.add_argument("--max-listeners", type=int, default=ServeSettings.max_listeners,
                      help="concurrent /events clients (default: %(default)s)")
     srv.add_argument("--no-source", action="store_true",
                      help="no camera or video, only /analyze and /playlist (without it: --source, --camera, "
@@ -102,18 +105,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class CommandParser(ArgumentParser):
+    """A subcommand's parser; ``describe`` writes its description when its help is shown, not at every start."""
+
+    def __init__(self, *args: Any, describe: Callable[[], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def format_help(self) -> str:
+        if self.describe is not None:
+            self.description = self.describe()
+        return super().format_help()
+
+
 SERVE_INSTALL = 'pip install "moodtunes[serve]"'
-SERVE_DOC = f"""Serve the live mood over HTTP on this computer.
+SERVE_DOC = """Serve the live mood over HTTP on this computer.
 
-  GET  /          the overlay page (add ?transparent=1 for streaming software)
-  GET  /health    GET /emotions    GET /mood    GET /events (Server-Sent Events)
-  POST /analyze   an image's bytes as the body (curl --data-binary @photo.jpg) -> its faces
-  POST /playlist  {{"mood": "current", "strategy": "match", "dry_run": false}}
-  POST /calibrate hold a relaxed face for 3 s: your neutral from then on (DELETE forgets it)
-  GET  /docs      every endpoint and its schemas, served from this computer
+{endpoints}
 
-Needs FastAPI and uvicorn: {SERVE_INSTALL}.
+Needs FastAPI and uvicorn: {install}.
 """
+
+
+def serve_description() -> str:
+    """serve --help: the endpoints as the API's routers declare them (which loads FastAPI, for this help only)."""
+    try:
+        from gui.api import endpoints
+
+        listing = "\n".join(f"  {method:<6} {path:<10}  {summary}" for method, path, summary in endpoints())
+    except ImportError:
+        listing = "  (the endpoints are listed here once FastAPI is installed)"
+    return SERVE_DOC.format(endpoints=listing, install=SERVE_INSTALL)
 
 
 _SETUP_LINES = "\n".join(f"  {line}" for line in setup_lines())
@@ -325,7 +347,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     try:
-        from gui.server import LOOPBACK_NAMES, ServeSettings, serve
+        from gui.api import serve
     except ImportError as exc:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
                              f"{SERVE_INSTALL}.") from exc

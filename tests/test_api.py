@@ -4,10 +4,13 @@ the overlay page and /docs in headless Chromium)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -36,7 +39,7 @@ from emotion.classifier import TorchClassifier
 from emotion.decision import DecisionRule
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import open_source
-from gui.server import ServeSettings, create_app
+from gui.api import ServeSettings, create_app
 from playlist.make import make_playlist
 from playlist.spotify import SpotifyAuth, load_config
 from playlist.spotify_setup import SETUP_STEPS
@@ -181,6 +184,29 @@ def test_analyze_reports_a_huge_photo_in_its_own_pixels(astronaut_bgr):
     assert big["faces"][0]["box"] == pytest.approx(expected, rel=0.05, abs=40)
 
 
+def test_the_apis_faces_and_moods_are_the_engines_own(photo):
+    """The schemas /docs shows for a face and a mood hold what the engine's to_dict() says, no key more or less:
+    /analyze sends FaceResult.to_dict(), /mood and /events a Mood's, --headless a FrameAnalysis' (faces with
+    their track)."""
+    from emotion import EmotionPipeline
+    from gui.api.models import Face, SmoothedMood
+
+    def same(model, engine: dict) -> None:
+        assert set(engine) == set(model.model_fields), model.__name__
+        assert model.model_validate(engine).model_dump(mode="json") == json.loads(json.dumps(engine))
+
+    image = cv2.imread(str(photo))
+    (face,) = haar_recognizer().analyze(image)
+    same(Face, face.to_dict())
+    pipeline = EmotionPipeline(haar_recognizer())
+    analysis = next(a for a in (pipeline.process(image, i / 10) for i in range(30)) if a.mood is not None)
+    same(SmoothedMood, analysis.mood.to_dict(analysis.timestamp))
+    headless = analysis.to_dict()
+    same(SmoothedMood, headless["mood"])
+    (tracked,) = headless["faces"]
+    same(Face, {name: tracked[name] for name in Face.model_fields})
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that says width x height: the header is all a size check reads."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -268,6 +294,58 @@ def test_a_port_in_use_is_one_error_line_and_no_banner():
     assert f"Port {port} is already in use" in result.stderr and "--port" in result.stderr
 
 
+def read_reply(connection: socket.socket) -> bytes:
+    """An HTTP reply with a JSON body, read until its end (or the connection's)."""
+    connection.settimeout(20)
+    reply = b""
+    while b"}" not in reply:  # headers and the JSON body may come in separate segments
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("stop, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"])
+def test_serve_stops_on_a_signal_answering_what_is_in_flight(photo, stop, status):
+    """SIGTERM (a service manager, `kill`) stops the server as Ctrl-C does: the request in flight is answered,
+    the /events stream ends instead of holding the shutdown, and the exit status says which signal it was."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "--source", str(photo), "--port", "0",
+                                "--detector", "haar"], stderr=subprocess.PIPE, text=True)
+    try:
+        banner = process.stderr.readline()
+        base = re.search(r"http://127\.0\.0\.1:\d+", banner).group(0)
+        deadline = time.monotonic() + 60
+        while True:  # the banner comes once the port is bound, a moment before uvicorn accepts on it
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(base + "/mood", timeout=10).json()["mood"]:
+                    break
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        assert requests.post(base + "/analyze", data=photo.read_bytes(), timeout=60).status_code == 200  # warm
+        events = requests.get(base + "/events", stream=True, timeout=10)
+        body = photo.read_bytes()
+        port = int(base.rsplit(":", 1)[1])
+        in_flight = socket.create_connection(("127.0.0.1", port))
+        in_flight.sendall(b"POST /analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body[:1000])
+        time.sleep(0.3)  # the server is reading the body
+        stopped = time.monotonic()
+        process.send_signal(stop)
+        time.sleep(0.3)
+        in_flight.sendall(body[1000:])
+        reply = read_reply(in_flight)
+        assert reply.startswith(b"HTTP/1.1 200") and b'"label":"happy"' in reply, reply[:200]
+        assert process.wait(timeout=30) == status
+        assert time.monotonic() - stopped < 5  # not held for the shutdown's whole grace by the event stream
+        events.close()
+        in_flight.close()
+    finally:
+        process.kill()
+        errors = process.stderr.read()
+    assert "Traceback" not in errors and "error" not in errors.lower(), errors
+
+
 def test_serve_help_shows_its_defaults_and_the_readmes_install_hint(capsys):
     from main import build_parser
 
@@ -277,6 +355,19 @@ def test_serve_help_shows_its_defaults_and_the_readmes_install_hint(capsys):
     for default in ("(default: 8765)", "(default: 127.0.0.1;", "(default: 250)", "(default: 64)"):
         assert default in text
     assert INSTALL_HINT in text and INSTALL_HINT in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_serve_help_lists_every_endpoint_as_the_api_declares_it(capsys):
+    from main import build_parser
+
+    with client(create(None)) as api:
+        operations = {(method.upper(), path) for path, methods in api.get("/openapi.json").json()["paths"].items()
+                      for method in methods}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    listed = re.findall(r"^  (GET|POST|DELETE) +(/\S*) +\S", text, flags=re.MULTILINE)
+    assert set(listed) == operations | {("GET", "/docs")} and len(listed) == len(operations) + 1
 
 
 def test_the_console_hears_what_health_says(photo, monkeypatch, capsys):
@@ -479,13 +570,7 @@ def test_a_slow_client_holds_nobody_up_and_times_out(photo):
         for _ in range(3):
             slow.sendall(b"x")
             time.sleep(0.5)
-        slow.settimeout(10)
-        reply = b""
-        while b"}" not in reply:  # headers and the JSON body may come in separate segments
-            chunk = slow.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        reply = read_reply(slow)
         assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within 2 s" in reply
         slow.close()
 

@@ -19,7 +19,7 @@ from PIL import ExifTags, Image, ImageOps
 from emotion import sources
 from emotion.recognizer import EmotionRecognizer
 from emotion.sources import load_image, open_source, read_image
-from gui.server import ServeSettings, create_app
+from gui.api import ServeSettings, create_app
 
 # What a camera stores for each orientation tag: the upright picture turned the other way (Pillow's names).
 STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from emotion.detection import YUNET_MODEL, YuNetDetector
 from emotion.pipeline import EmotionPipeline
 from emotion.recognizer import EmotionRecognizer
-from gui.server import ServeSettings, create_app
+from gui.api import ServeSettings, create_app
 
 SIDES = (2, 160)
 

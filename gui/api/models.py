@@ -1,6 +1,6 @@
 """What moodtunes' local API answers: the request and response schemas that /docs shows.
 
-Pydantic models, as FastAPI documents them; :mod:`gui.server` holds the endpoints that use them.
+Pydantic models, as FastAPI documents them; the routers in :mod:`gui.api.routers` answer with them.
 """
 
 from __future__ import annotations
