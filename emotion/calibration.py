@@ -36,8 +36,7 @@ from emotion.decision import softmax
 from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 from emotion.preprocess import Box, to_gray
-from emotion.recognizer import FaceResult
-from emotion.smoothing import main_face
+from emotion.results import FaceResult, main_face
 
 CALIBRATION_FILENAME = "calibration.json"
 FORMAT = "moodtunes-calibration"
@@ -237,4 +236,4 @@ def _frontal(landmarks: np.ndarray | None) -> bool:
 def _brightness(image: np.ndarray, box: Box) -> float:
     x, y, w, h = box
     region = image[max(0, y) : y + h, max(0, x) : x + w]
-    return float(to_gray(region).mean()) if region.size else 0.0
+    return float(to_gray(region, checked=True).mean()) if region.size else 0.0  # a part of a checked frame
