@@ -51,8 +51,8 @@ class TrackedFace:
     def box(self) -> Box:
         return self.face.box
 
-    def to_dict(self, scale: float = 1.0) -> dict:
-        return {**self.face.to_dict(scale), "track": self.track_id,
+    def to_dict(self, reduction: float = 1.0) -> dict:
+        return {**self.face.to_dict(reduction), "track": self.track_id,
                 "smoothed": {"label": self.label, "confidence": round(self.confidence, 4)}}
 
 
@@ -65,7 +65,7 @@ class FrameAnalysis:
     mood: Mood | None
     timings: Mapping[str, float]  # detect_ms, classify_ms and total_ms (see the module), read-only
     photo: str = ""  # the photo's file name when the frame is a photo
-    scale: float = 1.0  # original pixels per frame pixel: to_dict reports boxes in the original's coordinates
+    reduction: float = 1.0  # original pixels per frame pixel: to_dict reports boxes in the original's coordinates
     calibrated: bool = False  # a personal calibration is in use
     calibration: CalibrationStatus | None = None  # the latest capture (C), until the next one
 
@@ -73,7 +73,7 @@ class FrameAnalysis:
         out = {
             "frame": self.index,
             "t": round(self.timestamp, 4),
-            "faces": [face.to_dict(self.scale) for face in self.faces],
+            "faces": [face.to_dict(self.reduction) for face in self.faces],
             "mood": self.mood.to_dict(self.timestamp) if self.mood else None,
         }
         if self.photo:
@@ -181,8 +181,8 @@ class EmotionPipeline:
         self.recognizer.calibration = None
 
     def process(self, frame: np.ndarray, timestamp: float, independent: bool = False,
-                photo: str = "", scale: float = 1.0) -> FrameAnalysis:
-        """Analyse one frame. ``independent``: a photo of its own, with no history before it; ``scale``:
+                photo: str = "", reduction: float = 1.0) -> FrameAnalysis:
+        """Analyse one frame. ``independent``: a photo of its own, with no history before it; ``reduction``:
         original pixels per pixel of ``frame`` (a huge photo decoded reduced), for the reported boxes."""
         t0 = time.perf_counter()
         check_image(frame)  # once per frame: every stage after this trusts it
@@ -210,7 +210,7 @@ class EmotionPipeline:
             frame = frame.copy()
             frame.flags.writeable = False
         analysis = FrameAnalysis(self._index, timestamp, frame, tracked, mood, MappingProxyType(timings), photo,
-                                 scale, self.recognizer.calibration is not None, self._calibration_status)
+                                 reduction, self.recognizer.calibration is not None, self._calibration_status)
         self._index += 1
         return analysis
 

@@ -38,11 +38,11 @@ class FaceResult:
                 frozen.flags.writeable = False
                 object.__setattr__(self, name, frozen)
 
-    def to_dict(self, scale: float = 1.0) -> dict:
-        """JSON-ready; ``scale`` (original pixels per frame pixel) maps the box onto the original image when it
+    def to_dict(self, reduction: float = 1.0) -> dict:
+        """JSON-ready; ``reduction`` (original pixels per frame pixel) maps the box onto the original image when it
         was decoded reduced."""
         return {
-            "box": [round(v * scale) for v in self.box],
+            "box": [round(v * reduction) for v in self.box],
             "label": self.label,
             "confidence": round(self.confidence, 4),
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
