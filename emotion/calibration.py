@@ -2,7 +2,7 @@
 
 Some resting faces look stern or sad to a model trained on posed web photos, and the app then
 says "angry" to someone who is just reading. Calibration asks the person to hold a relaxed face
-for about three seconds, averages the main face's raw logits over the frames where it is
+for a few seconds (CAPTURE_SECONDS), averages the main face's raw logits over the frames where it is
 steady, frontal and lit, and stores that baseline. From then on the model's logits are shifted
 by (typical neutral - baseline) (:meth:`emotion.decision.DecisionRule.calibrated`), where the
 typical neutral is what the model gives, on average, for FER+ validation faces that most
