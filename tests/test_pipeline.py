@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import random
 import sys
+from pathlib import Path
 from types import MappingProxyType
 
 import cv2
@@ -142,6 +144,36 @@ def test_a_frame_is_checked_once_however_many_faces(monkeypatch, pipeline_factor
     assert len(pipeline.recognizer.analyze(frame)) == 2 and checked == [frame.shape]
     with pytest.raises(MoodtunesError, match="Unsupported image type float32"):
         pipeline.process(frame.astype(np.float32), 1.0)
+
+
+def test_the_engine_imports_in_one_direction():
+    """No circle among emotion's modules, counting imports inside functions (which can hide one) and leaving
+    out only those for annotations (under TYPE_CHECKING)."""
+    package = Path(preprocess.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        imports, todo = set(), [ast.parse(path.read_text(encoding="utf-8"))]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                todo.extend(node.orelse)
+                continue
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("emotion."):
+                imports.add(node.module.split(".")[1])
+            todo.extend(ast.iter_child_nodes(node))
+        graph[path.stem] = imports & {p.stem for p in package.glob("*.py")}
+    done: set[str] = set()
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        assert module not in trail, " -> ".join((*trail[trail.index(module):], module))
+        if module not in done:
+            for imported in graph[module]:
+                visit(imported, (*trail, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
+    assert graph["results"] <= {"classes", "preprocess"} and "recognizer" not in graph["calibration"]
 
 
 def test_face_results_and_moods_are_read_only():
