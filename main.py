@@ -81,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                          description=CALIBRATE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(cal, default=argparse.SUPPRESS)
     add_engine_options(cal, default=argparse.SUPPRESS, calibration=False)  # it makes one, and measures the raw face
-    cal.add_argument("--seconds", type=float, default=3.0, help="how long to capture (default 3)")
+    from emotion.calibration import CAPTURE_SECONDS  # here, not at the top: it loads OpenCV (see configure_process)
+
+    cal.add_argument("--seconds", type=float, default=CAPTURE_SECONDS,
+                     help=f"how long to capture (default {CAPTURE_SECONDS:g})")
     cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
     cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
     srv = sub.add_parser("serve", help=f"a local HTTP API with a live overlay page ({SERVE_INSTALL})",

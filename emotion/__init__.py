@@ -38,7 +38,7 @@ _EXPORTS = {
     "STYLES": "emotion.classes",
     "EmotionPipeline": "emotion.pipeline",
     "EmotionRecognizer": "emotion.recognizer",
-    "FaceResult": "emotion.recognizer",
+    "FaceResult": "emotion.results",
     "FrameAnalysis": "emotion.pipeline",
     "Mood": "emotion.smoothing",
     "MoodTracker": "emotion.smoothing",

@@ -2,7 +2,7 @@
 
 Some resting faces look stern or sad to a model trained on posed web photos, and the app then
 says "angry" to someone who is just reading. Calibration asks the person to hold a relaxed face
-for about three seconds, averages the main face's raw logits over the frames where it is
+for a few seconds (CAPTURE_SECONDS), averages the main face's raw logits over the frames where it is
 steady, frontal and lit, and stores that baseline. From then on the model's logits are shifted
 by (typical neutral - baseline) (:meth:`emotion.decision.DecisionRule.calibrated`), where the
 typical neutral is what the model gives, on average, for FER+ validation faces that most
@@ -36,8 +36,7 @@ from emotion.decision import softmax
 from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 from emotion.preprocess import Box, to_gray
-from emotion.recognizer import FaceResult
-from emotion.smoothing import main_face
+from emotion.results import FaceResult, main_face
 
 CALIBRATION_FILENAME = "calibration.json"
 FORMAT = "moodtunes-calibration"
@@ -237,4 +236,4 @@ def _frontal(landmarks: np.ndarray | None) -> bool:
 def _brightness(image: np.ndarray, box: Box) -> float:
     x, y, w, h = box
     region = image[max(0, y) : y + h, max(0, x) : x + w]
-    return float(to_gray(region).mean()) if region.size else 0.0
+    return float(to_gray(region, checked=True).mean()) if region.size else 0.0  # a part of a checked frame

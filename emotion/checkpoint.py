@@ -105,6 +105,26 @@ def _reason(exc: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load and validate a checkpoint; any problem raises CheckpointError with one line."""
     path = Path(path)
+    payload = _read_payload(path, map_location)
+    _check_format(path, payload)
+    model = _build_model(path, payload)
+    mean, std = _normalization(path, payload)
+    model.eval()
+    return Checkpoint(
+        model=model,
+        classes=tuple(payload["classes"]),
+        input_size=int(payload["input_size"]),
+        mean=mean,
+        std=std,
+        metadata=dict(payload.get("metadata", {})),
+        decision=DecisionRule.from_dict(payload.get("decision")),
+        training_state=payload.get("training_state"),
+        path=path,
+    )
+
+
+def _read_payload(path: Path, map_location: str | torch.device) -> Any:
+    """The unpickled file, weights only; a missing, foreign, damaged or unsafe file is a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(
             f"Checkpoint not found: {path}. Check the path: a checkpoint is a .pt file written by "
@@ -113,7 +133,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if path.suffix.lower() == ".onnx":
         raise CheckpointError(f"{path} is an exported ONNX model; this needs the .pt checkpoint it was exported from.")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged or foreign files
         unsafe = _unsafe_globals(path)
         if unsafe:
@@ -127,6 +147,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{_reason(exc)}). Re-download it or retrain with `python -m training.train`."
         ) from exc
 
+
+def _check_format(path: Path, payload: Any) -> None:
+    """A moodtunes checkpoint of this format version, with every entry, for the classes in EMOTIONS."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a PyTorch file but not a moodtunes emotion checkpoint. "
@@ -140,13 +163,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [k for k in ("model_config", "classes", "input_size", "normalization", "state_dict") if k not in payload]
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}; it is incomplete. Retrain the model.")
-
     classes = tuple(payload["classes"])
     if classes != EMOTIONS:
         raise CheckpointError(
             f"{path} predicts {len(classes)} classes ({', '.join(map(str, classes))}); moodtunes needs "
             f"the {len(EMOTIONS)} classes {', '.join(EMOTIONS)} in that order. Use a matching checkpoint."
         )
+
+
+def _build_model(path: Path, payload: dict) -> CustomDeepEmotionNet | MirrorEnsemble:
+    """The network (or ensemble) the checkpoint describes, with its weights loaded."""
     config = dict(payload["model_config"])
     ensemble = payload.get("ensemble")
     if ensemble is not None and not (
@@ -154,12 +180,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             and isinstance(ensemble.get("mirror"), bool)):
         raise CheckpointError(f"{path}: its ensemble entry {ensemble!r} is not a member count and a mirror flag; "
                               "write it again with `python -m training.combine`.")
+    classes = len(EMOTIONS)
     prefix = "members.0." if ensemble else ""
     outputs = payload["state_dict"].get(prefix + "classifier.weight")
-    if config.get("num_classes", len(classes)) != len(classes) or (
-            outputs is not None and getattr(outputs, "shape", (None,))[0] != len(classes)):
+    if config.get("num_classes", classes) != classes or (
+            outputs is not None and getattr(outputs, "shape", (None,))[0] != classes):
         raise CheckpointError(
-            f"{path}: its output layer has {config.get('num_classes')} classes but it names {len(classes)}; "
+            f"{path}: its output layer has {config.get('num_classes')} classes but it names {classes}; "
             "the file is inconsistent. Retrain the model or use a checkpoint written by `python -m training.train`."
         )
     try:
@@ -178,6 +205,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: input size {payload['input_size']} disagrees with the model's {model.config.input_size}; "
             "retrain the model."
         )
+    return model
+
+
+def _normalization(path: Path, payload: dict) -> tuple[float, float]:
+    """The stored pixel mean and (positive) std."""
     norm = payload["normalization"]
     try:
         mean, std = float(norm["mean"]), float(norm["std"])
@@ -185,15 +217,4 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path}: normalization must give a mean and a std; retrain the model.") from exc
     if not std > 0:
         raise CheckpointError(f"{path}: normalization std must be positive, got {std}; retrain the model.")
-    model.eval()
-    return Checkpoint(
-        model=model,
-        classes=classes,
-        input_size=int(payload["input_size"]),
-        mean=mean,
-        std=std,
-        metadata=dict(payload.get("metadata", {})),
-        decision=DecisionRule.from_dict(payload.get("decision")),
-        training_state=payload.get("training_state"),
-        path=path,
-    )
+    return mean, std

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from emotion.errors import MoodtunesError
-from emotion.preprocess import Box, check_image, to_bgr, to_gray
+from emotion.preprocess import Box, to_bgr, to_gray
 
 # The official 2023mar release, package data; YUNET_SHA256 is the oid of opencv_zoo's Git LFS pointer.
 YUNET_MODEL = Path(str(files(__package__) / "models" / "face_detection_yunet_2023mar.onnx"))
@@ -60,7 +60,9 @@ class FaceDetector(Protocol):
     name: str  # what the user sees, e.g. "YuNet" or "Haar cascade"
     note: str  # why this detector was chosen when it was not the one asked for; else ""
 
-    def detect(self, frame: np.ndarray) -> list[Detection]: ...
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Faces in a gray, BGR or BGRA frame that passed ``check_image`` (the engine checks each frame once)."""
+        ...
 
 
 @functools.cache
@@ -104,16 +106,16 @@ class YuNetDetector:
         self._input_size: tuple[int, int] | None = None
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        check_image(frame)
         h, w = frame.shape[:2]
         side = self.max_side or (FULL_SIDE if max(h, w) <= 640 else FULL_SIDE_HD)
-        scale = min(1.0, side / max(h, w))
-        image = to_bgr(shrink(frame, (round(w * scale), round(h * scale))))  # colour converted after shrinking
-        return self._detect_scaled(image, scale, (0, 0), (w, h))
+        zoom = min(1.0, side / max(h, w))  # searched pixels per frame pixel
+        image = to_bgr(shrink(frame, (round(w * zoom), round(h * zoom))), checked=True)  # colour after shrinking
+        return self._detect_zoomed(image, zoom, (0, 0), (w, h))
 
-    def _detect_scaled(self, image: np.ndarray, scale: float, origin: tuple[int, int],
+    def _detect_zoomed(self, image: np.ndarray, zoom: float, origin: tuple[int, int],
                        frame_size: tuple[int, int]) -> list[Detection]:
-        """Faces in ``image``, a part of the frame (from ``origin``) resized by ``scale``, in frame pixels."""
+        """Faces in ``image``, a part of the frame (from ``origin``) at ``zoom`` pixels per frame pixel, in frame
+        pixels."""
         size = (image.shape[1], image.shape[0])
         if size != self._input_size:
             self._net.setInputSize(size)
@@ -123,10 +125,10 @@ class YuNetDetector:
         for row in faces if faces is not None else []:
             if not np.isfinite(row[:15]).all():  # YuNet's overflow on some small images: not a face
                 continue
-            x, y, bw, bh = (row[:4] / scale).tolist()
+            x, y, bw, bh = (row[:4] / zoom).tolist()
             box = _clip_box(origin[0] + x, origin[1] + y, bw, bh, *frame_size)
             if box is not None:
-                landmarks = (row[4:14] / scale).reshape(5, 2) + np.array(origin, dtype=np.float32)
+                landmarks = (row[4:14] / zoom).reshape(5, 2) + np.array(origin, dtype=np.float32)
                 results.append(Detection(box, float(row[14]), landmarks))
         return results
 
@@ -141,7 +143,6 @@ class YuNetDetector:
         a 2-core CPU against 6 ms for a 320x240 frame, and the face keeps ~28 px in it; eight
         squares in one mosaic cost 2.5-3.6 ms against 4.1-5.7 ms in eight calls (1280x720, same run).
         """
-        check_image(frame)
         h, w = frame.shape[:2]
         sides = [ROI_SIDE] * len(boxes) if sides is None else sides
         tiles, places = [], []
@@ -154,11 +155,11 @@ class YuNetDetector:
             if cx1 - cx0 < 8 or cy1 - cy0 < 8:
                 tiles.append(None)
                 continue
-            scale = size / side
-            tile = shrink(frame[cy0:cy1, cx0:cx1], (max(8, round((cx1 - cx0) * scale)),
-                                                    max(8, round((cy1 - cy0) * scale))))
-            tiles.append(to_bgr(tile))  # colour converted after shrinking: the square, not the frame
-            places.append((scale, (cx0, cy0)))
+            zoom = size / side  # square pixels per frame pixel
+            tile = shrink(frame[cy0:cy1, cx0:cx1], (max(8, round((cx1 - cx0) * zoom)),
+                                                    max(8, round((cy1 - cy0) * zoom))))
+            tiles.append(to_bgr(tile, checked=True))  # colour converted after shrinking: the square, not the frame
+            places.append((zoom, (cx0, cy0)))
         found: list[list[Detection]] = [[] for _ in boxes]
         laid = [tile for tile in tiles if tile is not None]
         if not laid:
@@ -167,18 +168,18 @@ class YuNetDetector:
             mosaic, origins = laid[0], [(0, 0)]
         else:
             mosaic, origins = _mosaic(laid)
-        hits = self._detect_scaled(mosaic, 1.0, (0, 0), (mosaic.shape[1], mosaic.shape[0]))
+        hits = self._detect_zoomed(mosaic, 1.0, (0, 0), (mosaic.shape[1], mosaic.shape[0]))
         owners = [k for k, tile in enumerate(tiles) if tile is not None]
-        for k, (tile, (mx, my), (scale, (cx0, cy0))) in enumerate(zip(laid, origins, places, strict=True)):
+        for k, (tile, (mx, my), (zoom, (cx0, cy0))) in enumerate(zip(laid, origins, places, strict=True)):
             th, tw = tile.shape[:2]
             for hit in hits:
                 bx, by, bw, bh = hit.box
                 if not (mx <= bx + bw / 2 < mx + tw and my <= by + bh / 2 < my + th):
                     continue
-                box = _clip_box(cx0 + (bx - mx) / scale, cy0 + (by - my) / scale, bw / scale, bh / scale, w, h)
+                box = _clip_box(cx0 + (bx - mx) / zoom, cy0 + (by - my) / zoom, bw / zoom, bh / zoom, w, h)
                 if box is not None:
-                    landmarks = (hit.landmarks - np.array((mx, my), np.float32)) / scale + np.array((cx0, cy0),
-                                                                                                    np.float32)
+                    landmarks = (hit.landmarks - np.array((mx, my), np.float32)) / zoom + np.array((cx0, cy0),
+                                                                                                   np.float32)
                     found[owners[k]].append(Detection(box, hit.score, landmarks))
         return found
 
@@ -232,18 +233,18 @@ class HaarDetector:
             )
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        gray = to_gray(frame)
+        gray = to_gray(frame, checked=True)
         h, w = gray.shape
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        zoom = min(1.0, self.max_side / max(h, w))  # searched pixels per frame pixel
+        if zoom < 1.0:
+            gray = cv2.resize(gray, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_AREA)
         min_side = max(20, min(gray.shape) // 12)
         # minNeighbors 7 (OpenCV's default is 3): on test scenes 5 and 6 still boxed parts of
         # the background as faces, 7 removed them and kept every real face, 8 started losing them.
         boxes = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=7, minSize=(min_side, min_side))
         results = []
         for x, y, bw, bh in boxes:
-            box = _clip_box(x / scale, y / scale, bw / scale, bh / scale, w, h)
+            box = _clip_box(x / zoom, y / zoom, bw / zoom, bh / zoom, w, h)
             if box is not None:
                 results.append(Detection(box, None, None))
         return results

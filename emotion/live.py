@@ -76,7 +76,7 @@ def analysed_frames(source: FrameSource, pipeline: EmotionPipeline, stop: thread
             if delay > 0 and stop.wait(delay):
                 return
         before_frame()
-        analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name, item.scale)
+        analysis = pipeline.process(item.image, item.timestamp, item.independent, item.name, item.reduction)
         now = time.monotonic()
         if last is not None:
             instant = 1.0 / max(now - last, 1e-6)

@@ -1,10 +1,12 @@
 """One frame in, a frozen snapshot of faces, tracks and mood out; and the latency figures of a run.
 
-The pipeline owns the stages of a video frame and times each itself: find the faces (around
-the last ones, or in the whole frame), crop them, classify the crops in one batch, follow
-them as tracks, and smooth the mood. :class:`FrameAnalysis` is made on the thread that runs
-the pipeline and never changes afterwards, so the window (or any other thread) can keep and
-paint it while the next frame is being analysed. The tracker's live objects stay inside.
+:class:`FaceReader` is the one path from a frame to its faces: find them (around the last ones,
+or in the whole frame), crop them, classify the crops in one batch, make the results. The
+pipeline reads each frame of a video with it, then follows the faces as tracks and smooths the
+mood; it times finding (``detect_ms``), cropping and classifying (``classify_ms``) and the whole
+frame (``total_ms``). :class:`FrameAnalysis` is made on the thread that runs the pipeline and
+never changes afterwards, so the window (or any other thread) can keep and paint it while the
+next frame is being analysed. The tracker's live objects stay inside.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from emotion.calibration import CalibrationCapture, CalibrationError, CalibrationStatus
 from emotion.classes import EMOTIONS
-from emotion.detection import FaceFinder
-from emotion.preprocess import Box, to_gray
-from emotion.recognizer import EmotionRecognizer, FaceResult
+from emotion.preprocess import Box, check_image, to_gray
+from emotion.results import FaceResult
 from emotion.smoothing import FaceTracker, Mood, MoodTracker
+
+if TYPE_CHECKING:  # for annotations only: the recognizer reads its one image with a FaceReader from here
+    from emotion.recognizer import EmotionRecognizer
 
 _LOADED = time.monotonic()
 
@@ -46,8 +51,8 @@ class TrackedFace:
     def box(self) -> Box:
         return self.face.box
 
-    def to_dict(self, scale: float = 1.0) -> dict:
-        return {**self.face.to_dict(scale), "track": self.track_id,
+    def to_dict(self, reduction: float = 1.0) -> dict:
+        return {**self.face.to_dict(reduction), "track": self.track_id,
                 "smoothed": {"label": self.label, "confidence": round(self.confidence, 4)}}
 
 
@@ -58,9 +63,9 @@ class FrameAnalysis:
     frame: np.ndarray  # read-only
     faces: tuple[TrackedFace, ...]
     mood: Mood | None
-    timings: Mapping[str, float]  # ms per stage, read-only
+    timings: Mapping[str, float]  # detect_ms, classify_ms and total_ms (see the module), read-only
     photo: str = ""  # the photo's file name when the frame is a photo
-    scale: float = 1.0  # original pixels per frame pixel: to_dict reports boxes in the original's coordinates
+    reduction: float = 1.0  # original pixels per frame pixel: to_dict reports boxes in the original's coordinates
     calibrated: bool = False  # a personal calibration is in use
     calibration: CalibrationStatus | None = None  # the latest capture (C), until the next one
 
@@ -68,7 +73,7 @@ class FrameAnalysis:
         out = {
             "frame": self.index,
             "t": round(self.timestamp, 4),
-            "faces": [face.to_dict(self.scale) for face in self.faces],
+            "faces": [face.to_dict(self.reduction) for face in self.faces],
             "mood": self.mood.to_dict(self.timestamp) if self.mood else None,
         }
         if self.photo:
@@ -91,13 +96,44 @@ class SceneCutDetector:
 
     def is_cut(self, frame: np.ndarray) -> bool:
         step = max(1, frame.shape[1] // 128)
-        grid = to_gray(np.ascontiguousarray(frame[::step, ::step]))
+        grid = to_gray(np.ascontiguousarray(frame[::step, ::step]), checked=True)
         thumb = cv2.resize(grid, (32, 24), interpolation=cv2.INTER_AREA).astype(np.int16)
         previous, self._previous = self._previous, thumb
         return previous is not None and float(np.abs(thumb - previous).mean()) > self.threshold
 
     def reset(self) -> None:
         self._previous = None
+
+
+class FaceReader:
+    """The one path from a frame to its faces: find -> crop -> classify -> results.
+
+    :class:`EmotionPipeline` reads every frame of a video with one, which searches around the
+    faces of the frame before (:class:`~emotion.detection.FaceFinder`); ``recognizer.analyze``
+    reads one image with a new one, which searches it whole. Frames have passed ``check_image``:
+    each way in checks its frame once.
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer) -> None:
+        self.recognizer = recognizer
+        self.finder = recognizer.face_finder()
+
+    def read(self, frame: np.ndarray, timestamp: float = 0.0, timings: dict[str, float] | None = None
+             ) -> list[FaceResult]:
+        """The faces in ``frame`` with their emotions; ``timings`` (if given) gets detect_ms and classify_ms."""
+        t_find = time.perf_counter()
+        detections = self.finder.find(frame, timestamp)
+        t_classify = time.perf_counter()
+        recognizer = self.recognizer
+        faces = recognizer.results(detections, recognizer.logits(recognizer.crops(frame, detections)))
+        if timings is not None:
+            timings["detect_ms"] = (t_classify - t_find) * 1000
+            timings["classify_ms"] = (time.perf_counter() - t_classify) * 1000
+        return faces
+
+    def reset(self) -> None:
+        """The next frame has nothing to do with the last (a new photo, a scene cut): search it whole."""
+        self.finder.reset()
 
 
 class EmotionPipeline:
@@ -115,7 +151,7 @@ class EmotionPipeline:
         self.tracker = tracker or FaceTracker()
         self.mood_tracker = mood_tracker or MoodTracker()
         self.scene_cuts = scene_cuts or SceneCutDetector()
-        self.finder = FaceFinder(recognizer.detector)
+        self.reader = FaceReader(recognizer)
         self._index = 0
         self._capture: CalibrationCapture | None = None
         self._save_calibration_to: Path | None = None
@@ -145,25 +181,21 @@ class EmotionPipeline:
         self.recognizer.calibration = None
 
     def process(self, frame: np.ndarray, timestamp: float, independent: bool = False,
-                photo: str = "", scale: float = 1.0) -> FrameAnalysis:
-        """Analyse one frame. ``independent``: a photo of its own, with no history before it; ``scale``:
+                photo: str = "", reduction: float = 1.0) -> FrameAnalysis:
+        """Analyse one frame. ``independent``: a photo of its own, with no history before it; ``reduction``:
         original pixels per pixel of ``frame`` (a huge photo decoded reduced), for the reported boxes."""
         t0 = time.perf_counter()
+        check_image(frame)  # once per frame: every stage after this trusts it
         if independent:
             self.tracker.reset()
             self.mood_tracker.reset()
             self.scene_cuts.reset()
-            self.finder.reset()
+            self.reader.reset()
         elif self.scene_cuts.is_cut(frame):
             self.tracker.reset()
-            self.finder.reset()
-        t_detect = time.perf_counter()
-        detections = self.finder.find(frame, timestamp)
-        t_classify = time.perf_counter()
-        recognizer = self.recognizer
-        faces = recognizer.results(detections, recognizer.logits(recognizer.crops(frame, detections)))
-        t_track = time.perf_counter()
-        timings = {"detect_ms": (t_classify - t_detect) * 1000, "classify_ms": (t_track - t_classify) * 1000}
+            self.reader.reset()
+        timings: dict[str, float] = {}
+        faces = self.reader.read(frame, timestamp, timings)
         if self._capture is not None:
             self._calibrate(frame, faces, timestamp, independent)
         tracks = self.tracker.update(faces, timestamp)
@@ -178,7 +210,7 @@ class EmotionPipeline:
             frame = frame.copy()
             frame.flags.writeable = False
         analysis = FrameAnalysis(self._index, timestamp, frame, tracked, mood, MappingProxyType(timings), photo,
-                                 scale, recognizer.calibration is not None, self._calibration_status)
+                                 reduction, self.recognizer.calibration is not None, self._calibration_status)
         self._index += 1
         return analysis
 

@@ -46,22 +46,31 @@ def check_image(image: np.ndarray) -> int:
     raise MoodtunesError(f"Unsupported image shape {image.shape}: expected HxW, HxWx3 (BGR) or HxWx4 (BGRA).")
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Return a 2-D uint8 gray image from a gray, BGR or BGRA image."""
-    channels = check_image(image)
+def to_gray(image: np.ndarray, checked: bool = False) -> np.ndarray:
+    """Return a 2-D uint8 gray image from a gray, BGR or BGRA image.
+
+    ``checked``: the image, or the frame it was cut from, already passed :func:`check_image`; the
+    engine checks each frame once, where it comes in, and then converts its parts unchecked.
+    """
+    channels = _channels(image) if checked else check_image(image)
     if channels == 1:
         return image if image.ndim == 2 else image[:, :, 0]
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
 
 
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Return a 3-channel BGR image from a gray, BGR or BGRA image."""
-    channels = check_image(image)
+def to_bgr(image: np.ndarray, checked: bool = False) -> np.ndarray:
+    """Return a 3-channel BGR image from a gray, BGR or BGRA image (``checked``: as for :func:`to_gray`)."""
+    channels = _channels(image) if checked else check_image(image)
     if channels == 3:
         return image
     if channels == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(to_gray(image, checked=True), cv2.COLOR_GRAY2BGR)
+
+
+def _channels(image: np.ndarray) -> int:
+    """The channel count of an image that passed check_image."""
+    return 1 if image.ndim == 2 else image.shape[2]
 
 
 def eye_angle(landmarks: np.ndarray) -> float:
@@ -79,8 +88,9 @@ def crop_face(
 ) -> np.ndarray:
     """Cut a gray ``size`` x ``size`` square around ``box`` from a gray, BGR or BGRA image, rotated by ``angle``.
 
-    The square is centred on the box with side ``scale * max(w, h)``; parts outside the
-    frame repeat the border pixels, as FER's own crops of faces near the edge do.
+    The square is centred on the box with side ``scale * max(w, h)``; parts outside the frame
+    repeat the border pixels, as FER's own crops of faces near the edge do. ``image`` has passed
+    :func:`check_image` (the engine checks each frame once, where it comes in).
     """
     x, y, w, h = box
     side = scale * max(w, h)
@@ -97,7 +107,7 @@ def crop_face(
         image = image[y0:y1, x0:x1]
         centre = (centre[0] - x0, centre[1] - y0)
     # Gray of the neighbourhood only: converting a whole 1920x1080 frame took 0.22 ms per frame.
-    gray = to_gray(image)
+    gray = to_gray(image, checked=True)
     # Shrink in one step (INTER_AREA) before the warp: warping a 200 px face straight to
     # 48 px with bilinear sampling aliases, and FER faces were resized with area averaging.
     shrink = min(1.0, 2.0 * size / side)

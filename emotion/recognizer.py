@@ -1,59 +1,28 @@
 """EmotionRecognizer: from an image to faces with emotion probabilities.
 
-The stages are public so that :class:`~emotion.pipeline.EmotionPipeline` can run and time
-them one by one on video (find -> crop -> classify -> results); :meth:`EmotionRecognizer.analyze`
-runs them all on a single image. Logits become probabilities through the model's decision rule
-(:mod:`emotion.decision`), personalised by a :class:`~emotion.calibration.Calibration` if any.
+It holds the parts (the face detector, the emotion network, the calibration in use) and the
+stages that read a face with them: crop, classify, results. The path through them, find ->
+crop -> classify -> results, is :class:`~emotion.pipeline.FaceReader`'s, the same for every frame
+of a video (:class:`~emotion.pipeline.EmotionPipeline`) and for one image (:meth:`EmotionRecognizer.analyze`).
+Logits become probabilities through the model's decision rule (:mod:`emotion.decision`),
+personalised by a :class:`~emotion.calibration.Calibration` if any.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emotion.calibration import Calibration, CalibrationCapture, CalibrationError
 from emotion.classes import EMOTIONS
 from emotion.classifier import open_classifier
 from emotion.decision import DecisionRule
-from emotion.detection import Detection, FaceDetector, create_detector
-from emotion.preprocess import Box, check_image, crop_face, eye_angle, resize_faces
-
-if TYPE_CHECKING:
-    from emotion.calibration import Calibration
-
-
-@dataclass(frozen=True)
-class FaceResult:
-    """One face in one frame. Immutable, so it can be handed to another thread as it is."""
-
-    box: Box  # x, y, w, h in frame pixels
-    landmarks: np.ndarray | None  # (5, 2) eyes, nose, mouth corners, read-only; None from Haar
-    probabilities: Mapping[str, float]  # one entry per class in EMOTIONS, read-only; decided (see above)
-    label: str
-    confidence: float
-    logits: np.ndarray | None = None  # (7,) the network's raw outputs, read-only: what a calibration averages
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "probabilities", MappingProxyType(dict(self.probabilities)))
-        for name in ("landmarks", "logits"):
-            value = getattr(self, name)
-            if value is not None:
-                frozen = np.array(value, dtype=np.float32)
-                frozen.flags.writeable = False
-                object.__setattr__(self, name, frozen)
-
-    def to_dict(self, scale: float = 1.0) -> dict:
-        """JSON-ready; ``scale`` maps the box onto the original image when it was decoded reduced."""
-        return {
-            "box": [round(v * scale) for v in self.box],
-            "label": self.label,
-            "confidence": round(self.confidence, 4),
-            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-        }
+from emotion.detection import Detection, FaceDetector, FaceFinder, create_detector
+from emotion.pipeline import FaceReader
+from emotion.preprocess import check_image, crop_face, eye_angle, resize_faces
+from emotion.results import FaceResult
 
 
 class EmotionRecognizer:
@@ -139,24 +108,39 @@ class EmotionRecognizer:
     def checkpoint_path(self) -> Path:
         return self.classifier.path
 
+    def face_finder(self) -> FaceFinder:
+        """A finder of faces frame after frame with this recognizer's detector (each reader has its own)."""
+        return FaceFinder(self.detector)
+
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        """Faces in a gray, BGR or BGRA frame."""
+        """Faces in a gray, BGR or BGRA frame, searched whole (no frame before it)."""
+        check_image(frame)
         return self.detector.detect(frame)
 
-    def crops(self, frame: np.ndarray, detections: Sequence[Detection]) -> list[np.ndarray]:
-        """Model-ready gray face crops, levelled by the eye landmarks when there are any."""
-        check_image(frame)  # each crop turns gray on its own: the frame as a whole is never converted
-        return [
-            crop_face(frame, d.box, self.input_size,
-                      angle=eye_angle(d.landmarks) if self.align and d.landmarks is not None else 0.0)
-            for d in detections
-        ]
+    def crops(self, frame: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+        """Model-ready gray face crops (N, input_size, input_size), levelled by the eye landmarks when there are any.
 
-    def logits(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
-        """The network's raw outputs (N, 7) for face crops of any size, in one batch."""
-        return self.classifier.logits(resize_faces(face_crops, self.input_size))
+        ``frame`` has passed ``check_image``. Each crop turns gray on its own: the frame as a whole
+        is never converted.
+        """
+        size = self.input_size
+        out = np.empty((len(detections), size, size), np.uint8)
+        for i, d in enumerate(detections):
+            out[i] = crop_face(frame, d.box, size,
+                               angle=eye_angle(d.landmarks) if self.align and d.landmarks is not None else 0.0)
+        return out
 
-    def classify(self, face_crops: Sequence[np.ndarray]) -> np.ndarray:
+    def logits(self, face_crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """The network's raw outputs (N, 7) for face crops, in one batch.
+
+        What :meth:`crops` gives goes in as it is; crops of any other size or colour layout are
+        checked and resized first.
+        """
+        ready = (isinstance(face_crops, np.ndarray) and face_crops.dtype == np.uint8
+                 and face_crops.shape[1:] == (self.input_size, self.input_size))
+        return self.classifier.logits(face_crops if ready else resize_faces(face_crops, self.input_size))
+
+    def classify(self, face_crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """Emotion probabilities (N, 7) for face crops of any size, as the app decides (see the module)."""
         return self.decision.probabilities(self.logits(face_crops))
 
@@ -176,9 +160,12 @@ class EmotionRecognizer:
         return out
 
     def analyze(self, image: np.ndarray) -> list[FaceResult]:
-        """All faces in one image with their emotions (for video, EmotionPipeline follows them)."""
-        detections = self.detect(image)
-        return self.results(detections, self.logits(self.crops(image, detections)))
+        """All faces in one image with their emotions: a video frame's path, searched whole.
+
+        For video, :class:`~emotion.pipeline.EmotionPipeline` follows the faces from frame to frame.
+        """
+        check_image(image)
+        return FaceReader(self).read(image)
 
     def calibrate(self, images: Sequence[np.ndarray], photos: bool = False) -> Calibration:
         """A calibration from frames (or, with ``photos``, separate photos) of one person's relaxed, neutral face.
@@ -187,8 +174,6 @@ class EmotionRecognizer:
         show one steady, frontal, lit, resting face (see :mod:`emotion.calibration`). The result
         is not applied: set ``recognizer.calibration`` to use it, and ``save`` it to keep it.
         """
-        from emotion.calibration import CalibrationCapture, CalibrationError
-
         if not self.can_calibrate:  # its result could never be used
             raise CalibrationError(self.cannot_calibrate_reason + ".")
         capture = CalibrationCapture(self.model_id, self.checkpoint_path.name)

@@ -12,16 +12,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
 
 import numpy as np
 
 from emotion.classes import EMOTIONS
 from emotion.detection import iou
 from emotion.preprocess import Box
-from emotion.recognizer import FaceResult
-
-Boxed = TypeVar("Boxed", FaceResult, "Track")  # what main_face chooses among
+from emotion.results import FaceResult, main_face
 
 
 class ExponentialSmoother:
@@ -186,15 +183,3 @@ class MoodTracker:
     def reset(self) -> None:
         self._smoother, self._mood, self._last_face = None, None, None
 
-
-def main_face_score(box: Box, frame_size: tuple[int, int]) -> float:
-    """Area, discounted by up to half for distance from the frame centre."""
-    width, height = frame_size
-    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-    distance = math.hypot(cx - width / 2, cy - height / 2) / max(math.hypot(width / 2, height / 2), 1e-9)
-    return box[2] * box[3] * (1.0 - 0.5 * min(distance, 1.0))
-
-
-def main_face(faces: Sequence[Boxed], frame_size: tuple[int, int]) -> Boxed:
-    """The largest, most central of ``faces`` (the one whose mood counts): results or tracks alike."""
-    return max(faces, key=lambda face: main_face_score(face.box, frame_size))

@@ -60,14 +60,14 @@ class Frame(NamedTuple):
     timestamp: float  # seconds on the source's own clock
     independent: bool = False  # a separate photo: no history with the frame before it
     name: str = ""  # the photo's file name (photos only)
-    scale: float = 1.0  # original pixels per pixel of ``image`` (> 1: a huge photo read at reduced size)
+    reduction: float = 1.0  # original pixels per pixel of ``image`` (> 1: a huge photo read at reduced size)
 
 
 class Picture(NamedTuple):
     """A decoded image and how much it was shrunk while decoding."""
 
     image: np.ndarray  # read-only uint8
-    scale: float = 1.0  # original pixels per decoded pixel: > 1 when a huge JPEG was decoded reduced
+    reduction: float = 1.0  # original pixels per decoded pixel: > 1 when a huge JPEG was decoded reduced
 
 
 def _frozen(image: np.ndarray) -> np.ndarray:
@@ -218,7 +218,7 @@ def read_image(path: str | Path, warn: Warn | None = None) -> np.ndarray:
 
 
 def load_image(path: str | Path, warn: Warn | None = None) -> Picture:
-    """An image file and its decoding scale (see :func:`read_image`)."""
+    """An image file and how much it was reduced while decoding (see :func:`read_image`)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -229,7 +229,7 @@ def load_image(path: str | Path, warn: Warn | None = None) -> Picture:
 
 
 def decode_image(data: bytes, name: str = "the image", warn: Warn | None = None) -> Picture:
-    """Image bytes (an upload) and their decoding scale, with the same size rules as :func:`read_image`."""
+    """Image bytes (an upload) and how much they were reduced while decoding; size rules as :func:`read_image`."""
     buffer = np.frombuffer(data, np.uint8)
     return _decode(name, data[:3], io.BytesIO(data), lambda flags: cv2.imdecode(buffer, flags), warn)
 
@@ -241,7 +241,7 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
     without the full-size buffer), other formats are refused. The pixels are then turned upright as the
     EXIF orientation says: phones store a photo as the sensor saw it and record how to hold it."""
     pixels, width, orientation = _header(header_source)
-    scale = 1.0
+    reduction = 1.0
     if pixels is not None and pixels > MAX_IMAGE_PIXELS:
         factor = next((f for f in JPEG_REDUCED_FLAGS if pixels / (f * f) <= MAX_IMAGE_PIXELS), None)
         if head != b"\xff\xd8\xff" or factor is None:
@@ -250,7 +250,7 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
                               "shrink it first (or save it as JPEG).")
         frame = decode(JPEG_REDUCED_FLAGS[factor])
         if frame is not None:
-            scale = width / frame.shape[1] if width else float(factor)  # both as stored, before turning
+            reduction = width / frame.shape[1] if width else float(factor)  # both as stored, before turning
             if warn is not None:
                 warn(f"{name} has {pixels / 1e6:.0f} megapixels; read at 1/{factor} of its size.")
     else:
@@ -266,7 +266,7 @@ def _decode(name: str, head: bytes, header_source: Path | io.BytesIO, decode: Ca
         frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
     if frame.ndim == 3 and frame.shape[2] not in (3, 4):
         frame = frame[:, :, 0]
-    return Picture(_frozen(_upright(frame, orientation)), scale)
+    return Picture(_frozen(_upright(frame, orientation)), reduction)
 
 
 def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -374,7 +374,7 @@ class ImageListSource(FrameSource):
             self._index += 1
             picture = self._first if (i == 0 and self._first is not None) else self._load(i)
             if picture is not None:
-                return Frame(picture.image, t, independent=True, name=self.paths[i].name, scale=picture.scale)
+                return Frame(picture.image, t, independent=True, name=self.paths[i].name, reduction=picture.reduction)
         return None
 
     def interrupt(self) -> None:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion.classes import EMOTIONS
+from emotion.classes import EMOTIONS, STYLES
 from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 
@@ -58,8 +58,8 @@ def load_profiles(path: str | Path | None = None) -> dict[str, MoodProfile]:
         try:
             profile = MoodProfile(
                 emotion=emotion,
-                valence=float(entry["valence"]),
-                arousal=float(entry["arousal"]),
+                valence=float(entry.get("valence", STYLES[emotion].valence)),
+                arousal=float(entry.get("arousal", STYLES[emotion].arousal)),
                 queries=tuple(str(q) for q in entry["queries"]),
                 fallback_queries=tuple(str(q) for q in entry.get("fallback_queries", [keyword, f"{keyword} music"])),
                 keyword=keyword,
@@ -68,7 +68,8 @@ def load_profiles(path: str | Path | None = None) -> dict[str, MoodProfile]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MoodtunesError(
-                f"{path}: [{emotion}] needs valence, arousal (numbers) and queries (a list of strings): {exc}."
+                f"{path}: [{emotion}] needs queries (a list of strings), and valence and arousal, where given, "
+                f"are numbers: {exc}."
             ) from exc
         if not profile.queries or profile.size < 1 or profile.lift_to not in EMOTIONS:
             raise MoodtunesError(

@@ -17,7 +17,8 @@ from emotion.calibration import Calibration, CalibrationCapture, CalibrationErro
 from emotion.checkpoint import load_checkpoint, save_checkpoint
 from emotion.classes import EMOTIONS
 from emotion.decision import DecisionRule, softmax
-from emotion.recognizer import EmotionRecognizer, FaceResult
+from emotion.recognizer import EmotionRecognizer
+from emotion.results import FaceResult
 from training.balance import TAU_GRID, choose_tau, confusions_by_tau
 
 PRIOR = (0.09, 0.016, 0.036, 0.267, 0.146, 0.123, 0.322)  # FER+'s vote shares, roughly

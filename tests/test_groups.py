@@ -10,7 +10,7 @@ from clips import GroupScene, real_portraits
 from emotion.detection import iou
 from emotion.pipeline import EmotionPipeline
 from emotion.recognizer import EmotionRecognizer
-from emotion.smoothing import main_face_score
+from emotion.results import main_face_score
 
 
 @pytest.fixture(scope="module")

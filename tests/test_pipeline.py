@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import random
+import sys
+from pathlib import Path
 from types import MappingProxyType
 
 import cv2
@@ -11,8 +14,11 @@ import numpy as np
 import pytest
 from clips import face_scene
 
+from emotion import preprocess
+from emotion.errors import MoodtunesError
 from emotion.pipeline import EmotionPipeline, FrameAnalysis, LatencyStats, TrackedFace
-from emotion.recognizer import EmotionRecognizer, FaceResult
+from emotion.recognizer import EmotionRecognizer
+from emotion.results import FaceResult
 from emotion.smoothing import Mood
 
 
@@ -102,6 +108,72 @@ def test_each_photo_stands_alone(pipeline_factory, astronaut_bgr):
         assert second.mood.probabilities[name] == pytest.approx(p, abs=1e-9)
         assert second.faces[0].probabilities[name] == pytest.approx(p, abs=1e-9)
     assert second.to_dict()["photo"] == "b.jpg"
+
+
+def two_faces(astronaut_bgr) -> np.ndarray:
+    half = face_scene(astronaut_bgr, dx=10, size=(320, 480), face_side=300)
+    return np.hstack([half, half])
+
+
+def test_one_image_reads_as_the_first_frame_of_a_video(pipeline_factory, astronaut_bgr):
+    frame = two_faces(astronaut_bgr)
+    pipeline = pipeline_factory()
+    video = [face.face for face in pipeline.process(frame, 0.0).faces]
+    photo = pipeline.recognizer.analyze(frame)
+    assert len(photo) == 2
+    assert [f.to_dict() for f in photo] == [f.to_dict() for f in video]
+    assert all(np.array_equal(a.logits, b.logits) for a, b in zip(photo, video, strict=True))
+
+
+def test_a_frame_is_checked_once_however_many_faces(monkeypatch, pipeline_factory, astronaut_bgr):
+    """Validated where it comes in, not again by the detector, the crops and each face."""
+    original = preprocess.check_image
+    checked = []
+
+    def counting(image):
+        checked.append(image.shape)
+        return original(image)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("emotion.") and getattr(module, "check_image", None) is original:
+            monkeypatch.setattr(module, "check_image", counting)
+    frame = two_faces(astronaut_bgr)
+    pipeline = pipeline_factory()
+    assert len(pipeline.process(frame, 0.0).faces) == 2 and checked == [frame.shape]
+    checked.clear()
+    assert len(pipeline.recognizer.analyze(frame)) == 2 and checked == [frame.shape]
+    with pytest.raises(MoodtunesError, match="Unsupported image type float32"):
+        pipeline.process(frame.astype(np.float32), 1.0)
+
+
+def test_the_engine_imports_in_one_direction():
+    """No circle among emotion's modules, counting imports inside functions (which can hide one) and leaving
+    out only those for annotations (under TYPE_CHECKING)."""
+    package = Path(preprocess.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        imports, todo = set(), [ast.parse(path.read_text(encoding="utf-8"))]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                todo.extend(node.orelse)
+                continue
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("emotion."):
+                imports.add(node.module.split(".")[1])
+            todo.extend(ast.iter_child_nodes(node))
+        graph[path.stem] = imports & {p.stem for p in package.glob("*.py")}
+    done: set[str] = set()
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        assert module not in trail, " -> ".join((*trail[trail.index(module):], module))
+        if module not in done:
+            for imported in graph[module]:
+                visit(imported, (*trail, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
+    assert graph["results"] <= {"classes", "preprocess"} and "recognizer" not in graph["calibration"]
 
 
 def test_face_results_and_moods_are_read_only():

@@ -15,12 +15,12 @@ import pytest
 from conftest import ROOT
 from fake_spotify import consent_in_browser
 
-from emotion.classes import EMOTIONS
+from emotion.classes import EMOTIONS, STYLES
 from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 from playlist.builder import PAGE_SIZE, SearchPage, Track, build_playlist, normalized_title
 from playlist.make import make_playlist, playlist_name, web_search_url
-from playlist.profiles import load_profiles, plan_stages
+from playlist.profiles import BUNDLED_PROFILES, load_profiles, plan_stages
 from playlist.spotify import (
     NotConfigured,
     RateLimited,
@@ -46,6 +46,18 @@ def test_lift_walks_from_sad_through_neutral_to_happy():
     assert [p.emotion for p, _ in stages] == ["sad", "neutral", "happy"]
     assert sum(n for _, n in stages) == 25
     assert plan_stages(load_profiles(), "sad", "match", 25) == [(load_profiles()["sad"], 25)]
+
+
+def test_profiles_take_valence_and_arousal_from_the_one_table_unless_a_user_moves_them(isolated_environment):
+    for name, profile in load_profiles().items():
+        assert (profile.valence, profile.arousal) == (STYLES[name].valence, STYLES[name].arousal)
+    user_file = config_dir() / "profiles.toml"
+    user_file.parent.mkdir(parents=True)
+    bundled = BUNDLED_PROFILES.read_text(encoding="utf-8")
+    user_file.write_text(bundled.replace("[neutral]\n", "[neutral]\nvalence = 0.2\narousal = -0.4\n"), encoding="utf-8")
+    profiles = load_profiles()
+    assert (profiles["neutral"].valence, profiles["neutral"].arousal) == (0.2, -0.4)
+    assert (profiles["sad"].valence, profiles["sad"].arousal) == (STYLES["sad"].valence, STYLES["sad"].arousal)
 
 
 def test_user_profiles_override_and_bad_ones_fail_clearly(isolated_environment):

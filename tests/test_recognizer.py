@@ -88,6 +88,20 @@ def test_many_small_faces_in_one_batch(astronaut_bgr):
     assert len({r.box for r in results}) == 4
 
 
+def test_opencv_refuses_an_int8_model_in_one_line_naming_onnxruntime(tmp_path):
+    int8 = SHIPPED_CHECKPOINT.with_suffix(".int8.onnx")
+    with pytest.raises(CheckpointError) as refused:
+        EmotionRecognizer(int8, device="cpu", detector="haar", backend="opencv")
+    message = str(refused.value)
+    assert "\n" not in message and "--backend onnxruntime" in message
+    assert f"the float model {SHIPPED_CHECKPOINT.with_suffix('.onnx')}" in message
+    alone = tmp_path / int8.name  # no float twin beside it: only ONNX Runtime is named
+    alone.write_bytes(int8.read_bytes())
+    with pytest.raises(CheckpointError, match=r"--backend onnxruntime\.$"):
+        EmotionRecognizer(alone, device="cpu", detector="haar", backend="opencv")
+    assert EmotionRecognizer(alone, device="cpu", detector="haar", backend="onnxruntime").precision == "int8"
+
+
 @pytest.mark.parametrize("frame", [np.zeros((0, 0, 3), np.uint8), np.zeros((480, 640, 3), np.float32)])
 def test_bad_frames_raise_a_clear_error(recognizer, frame):
     with pytest.raises(MoodtunesError):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from emotion.classes import EMOTIONS
-from emotion.recognizer import FaceResult
-from emotion.smoothing import ExponentialSmoother, FaceTracker, MoodTracker, iou, main_face_score
+from emotion.results import FaceResult, main_face_score
+from emotion.smoothing import ExponentialSmoother, FaceTracker, MoodTracker, iou
 
 
 def face(box, label="neutral", p=0.9) -> FaceResult:

@@ -46,5 +46,5 @@ async def analyze(request: Request, state: ServerStateDep) -> Analysis:
     except MoodtunesError as exc:  # the recognizer could not be made: its model, detector or calibration
         raise ApiError(503, str(exc)) from exc
     # Boxes and size in the uploaded image's own pixels, even when a huge JPEG was decoded reduced.
-    height, width = (round(side * picture.scale) for side in picture.image.shape[:2])
-    return Analysis(width=width, height=height, faces=[face.to_dict(picture.scale) for face in faces], notes=notes)
+    height, width = (round(side * picture.reduction) for side in picture.image.shape[:2])
+    return Analysis(width=width, height=height, faces=[face.to_dict(picture.reduction) for face in faces], notes=notes)
