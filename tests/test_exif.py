@@ -97,8 +97,8 @@ def test_a_huge_jpeg_read_reduced_is_upright_and_its_boxes_in_the_photo_pixels(m
     monkeypatch.setattr(sources, "MAX_IMAGE_PIXELS", 60_000)  # 384 x 512 is then "huge": decoded at 1/2
     for orientation in (5, 6, 8):
         picture = load_image(photos[orientation])
-        assert picture.scale == 2 and picture.image.shape[:2] == (256, 192), orientation
-        boxes = [[round(v * picture.scale) for v in face.box] for face in recognizer.analyze(picture.image)]
+        assert picture.reduction == 2 and picture.image.shape[:2] == (256, 192), orientation
+        boxes = [[round(v * picture.reduction) for v in face.box] for face in recognizer.analyze(picture.image)]
         assert_same_boxes(boxes, upright_boxes, tolerance=8)
 
 
