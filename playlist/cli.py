@@ -1,4 +1,5 @@
-"""`moodtunes playlist --mood happy | --photo me.jpg [--strategy lift] [--dry-run] [--new]`."""
+"""`moodtunes playlist --mood happy | --photo me.jpg [--strategy lift] [--dry-run] [--new] [--no-play]`,
+`moodtunes playlist --forget-taste`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--mood", choices=EMOTIONS, help="the emotion to make a playlist for")
     what.add_argument("--photo", help="a photo: the playlist is for the mood of its main face")
+    what.add_argument("--forget-taste", action="store_true",
+                      help="forget the tracks you liked and skipped (the DJ's memory), then stop")
     parser.add_argument("--strategy", choices=STRATEGIES, default="match",
                         help="match the mood (default) or start there and lift it")
     parser.add_argument("--dry-run", action="store_true", help="print the tracks, create nothing")
@@ -23,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="same seed, same playlist (default: a new one each time)")
     parser.add_argument("--no-taste", action="store_true", help="do not blend in your favourite artists")
     parser.add_argument("--no-open", action="store_true", help="do not open the browser (links are printed)")
+    parser.add_argument("--no-play", action="store_true",
+                        help="only make the playlist; do not start it on your Spotify (playing needs Premium)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_open:
             webbrowser.open(url)
 
+    if args.forget_taste:
+        return forget_taste()
     confidence = None
     if args.photo:
         args.mood, confidence = mood_of_photo(args)
@@ -46,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             args.mood, confidence, strategy=args.strategy, dry_run=args.dry_run, new=args.new, seed=args.seed,
             size=args.size, use_taste=not args.no_taste, progress=say, open_url=open_url,
             show_link=lambda url: say(f"If no browser opens, open this link to sign in to Spotify: {url}"),
-            again="run this command again", new_hint=" (add --new to make another now)",
+            again="run this command again", new_hint=" (add --new to make another now)", play=not args.no_play,
         )
     except NotConfigured as exc:
         if args.dry_run:  # a dry run searches Spotify too, and searching needs a sign-in
@@ -64,6 +71,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.name} ({result.track_count} tracks): {result.url}")
     else:
         print(f"Created {result.name} with {result.track_count} of {len(result.tracks)} tracks: {result.url}")
+    if result.device:
+        print(f"Playing on {result.device}.")
+    elif result.play_problem:
+        say(result.play_problem)
+    return 0
+
+
+def forget_taste() -> int:
+    from emotion.paths import config_dir
+    from playlist.taste import TASTE_FILENAME, TasteMemory
+
+    memory = TasteMemory(config_dir() / TASTE_FILENAME)
+    if memory.forget():
+        print(f"Forgot the tracks you liked and skipped ({memory.path} deleted).")
+    else:
+        print("Nothing to forget: no liked or skipped tracks are remembered.")
     return 0
 
 
