@@ -46,7 +46,12 @@ class PlaylistResult:
     reused: bool = False  # the playlist made a few minutes ago for the same mood
     playlist_id: str | None = None
     device: str | None = None  # the name of the device it started playing on
-    play_problem: str | None = None  # why it did not start (one line), when it was asked to
+    play_error: SpotifyError | None = None  # why it did not start, when it was asked to
+
+    @property
+    def play_problem(self) -> str | None:
+        """Why it did not start, in one line."""
+        return str(self.play_error) if self.play_error else None
 
     @property
     def uri(self) -> str | None:
@@ -136,7 +141,7 @@ def make_playlist(
     names how the user retries in this front end; ``new`` skips the reuse of a recent playlist;
     ``sign_in=False`` raises SignInRequired instead of waiting for a browser sign-in. ``exclude``: tracks
     not to pick (the session's); those skipped for this mood are never picked. A playlist that cannot
-    start (no Premium, no device) is still made: ``play_problem`` says why, in one line.
+    start (no Premium, no device) is still made: ``play_error`` says why, in one line.
     """
     profiles = load_profiles()
     config = load_config()
@@ -168,7 +173,7 @@ def make_playlist(
 
 def _start(auth: SpotifyAuth, client: SpotifyClient, result: PlaylistResult, again: str, sign_in: bool,
            cancel: threading.Event | None, progress: Callable[[str], None]) -> None:
-    """Start the made playlist; what stops it becomes ``play_problem``: the playlist stays made, its link shown."""
+    """Start the made playlist; what stops it becomes ``play_error``: the playlist stays made, its link shown."""
     try:
         if auth.missing_scopes(PLAYER_SCOPES):  # a sign-in from before the DJ: ask once more, saying why
             if not sign_in:
@@ -178,7 +183,7 @@ def _start(auth: SpotifyAuth, client: SpotifyClient, result: PlaylistResult, aga
         progress(f"Starting {result.name}...")
         result.device = start_playlist(client, result.uri or "", again).name
     except SpotifyError as exc:
-        result.play_problem = str(exc)
+        result.play_error = exc
 
 
 def _create(profiles: dict[str, MoodProfile], client: SpotifyClient, emotion: str, confidence: float | None,

@@ -14,7 +14,8 @@ The player has state as Spotify keeps it: ``devices`` (one active computer by de
 ``devices = []`` is no Spotify open anywhere, ``remove_device()`` one that disappears), what
 plays (``playing``: a playlist context and the position in it), the user's ``queue`` and
 ``library``. ``premium = False`` answers every player command 403 PREMIUM_REQUIRED, as Spotify
-does; ``finish_track()`` is the current track ending. ``count()`` tells how many API requests came.
+does; ``finish_track()`` is the current track ending; ``offline = True`` is the network down.
+``count()`` tells how many API requests came.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class FakeSpotify:
         self.playing: dict | None = None  # {"context_uri", "uris", "index", "is_playing"}
         self.queue: list[str] = []  # what the user (or moodtunes) queued, played before the context goes on
         self.library: list[str] = []
+        self.offline = False  # the network is down: connections close without an answer
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -248,6 +250,12 @@ class FakeSpotify:
                             "timestamp": 0, "progress_ms": 0, "is_playing": True,
                             "item": fake.track(playing["current"]), "currently_playing_type": "track"}
 
+            def _unreachable(self) -> bool:
+                """With the network down, the connection closes unanswered (and nothing is counted)."""
+                if fake.offline:
+                    self.close_connection = True
+                return fake.offline
+
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
@@ -336,6 +344,8 @@ class FakeSpotify:
                 return True
 
             def do_GET(self):  # noqa: N802
+                if self._unreachable():
+                    return
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))
                 fake.requests_seen.append(("GET", url.path + ("?" + url.query if url.query else "")))
@@ -413,6 +423,8 @@ class FakeSpotify:
                 self._send(200, {"tracks": {"items": page, "total": len(matches), "limit": limit, "offset": offset}})
 
             def do_PUT(self):  # noqa: N802
+                if self._unreachable():
+                    return
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))
                 fake.requests_seen.append(("PUT", url.path))
@@ -459,6 +471,8 @@ class FakeSpotify:
                 self._send(204)
 
             def do_POST(self):  # noqa: N802
+                if self._unreachable():
+                    return
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))
                 fake.requests_seen.append(("POST", url.path))
