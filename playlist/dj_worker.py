@@ -176,8 +176,8 @@ class DJWorker:
         self.say(line)
         return DJAction(request.t, ERROR, request.mood, detail=line)
 
-    @property
     def _spotify(self) -> SpotifyClient:
+        """The signed-in client (SignInRequired, in the DJ's words, without a sign-in)."""
         if self._client is None:
             self._client = self._connect()
         return self._client
@@ -193,6 +193,7 @@ class DJWorker:
 
     def _play(self, request: Request) -> DJAction:
         assert request.mood is not None
+        self._spotify()  # signed in? (said in the DJ's words, before a playlist is made)
         result = self._make(request.mood, strategy=request.strategy, play=True, sign_in=False, again=self.again,
                             exclude=list(self._session_tracks))
         self._remember(request.mood, result.tracks)
@@ -211,7 +212,7 @@ class DJWorker:
         if not tracks:
             raise SpotifyError(f"Spotify's search found no more {request.mood} tracks to queue.")
         for track in tracks:
-            self._spotify.add_to_queue(track.uri)
+            self._spotify().add_to_queue(track.uri)
             self._remember(request.mood, [track])
             self._queued.setdefault(request.mood, []).append(track.uri)
         how = "" if request.strategy == "match" else f", {request.strategy}"
@@ -220,7 +221,7 @@ class DJWorker:
 
     def _keep(self, request: Request) -> DJAction | None:
         assert request.mood is not None
-        playing, upcoming = self._spotify.upcoming()
+        playing, upcoming = self._spotify().upcoming()
         if playing is not None:
             self._now = NowPlaying(playing, self._picked_for.get(playing.uri), self._now.device)
         ours = set(self._queued.get(request.mood, []))
@@ -230,7 +231,7 @@ class DJWorker:
         return self._queue(request, request.count - ahead, f"still {request.mood}")
 
     def _like_or_skip(self, request: Request) -> DJAction:
-        playback = self._spotify.playback()
+        playback = self._spotify().playback()
         if playback is None or playback.track is None:
             raise SpotifyError(f"Nothing plays on your Spotify to {request.kind}.")
         track = playback.track
@@ -238,11 +239,11 @@ class DJWorker:
         if mood is None:
             raise SpotifyError(f"{track} was not picked by moodtunes for a mood; {request.kind} it in Spotify.")
         if request.kind == LIKE:
-            self._spotify.save_to_library([track.uri])
+            self._spotify().save_to_library([track.uri])
             self.taste.like(mood, track)
             detail = f"liked {track} for {mood}"
         else:
-            self._spotify.next_track()
+            self._spotify().next_track()
             self.taste.skip(mood, track)
             self._reserve[mood] = [t for t in self._reserve.get(mood, []) if t.uri != track.uri]
             detail = f"skipped {track}: not for {mood} again"
@@ -265,14 +266,14 @@ class DJWorker:
                 self._profiles = load_profiles()
             if self._top_artists is None:
                 try:
-                    self._top_artists = self._spotify.top_artists()
+                    self._top_artists = self._spotify().top_artists()
                 except (RateLimited, Offline):  # not a reason to go without taste: to wait
                     raise
                 except SpotifyError:  # taste is a bonus
                     self._top_artists = []
             artists = list(dict.fromkeys([*self.taste.liked_artists(mood), *self._top_artists]))
             exclude = [*self._session_tracks, *self.taste.skipped(mood), *reserve]
-            reserve += build_playlist(self._profiles, mood, self._spotify, strategy=strategy, size=RESERVE_SIZE,
+            reserve += build_playlist(self._profiles, mood, self._spotify(), strategy=strategy, size=RESERVE_SIZE,
                                       seed=random.randrange(2**31), taste_artists=artists, exclude=exclude)
         self._reserve[mood] = reserve[count:]
         return reserve[:count]
@@ -282,7 +283,8 @@ def signed_in_client(again: str = "press P") -> SpotifyClient:
     """The Spotify client of the saved sign-in (SignInRequired without one: the DJ never opens a browser)."""
     auth = SpotifyAuth(load_config(), again=again)
     if not auth.signed_in:
-        raise SignInRequired(f"Not signed in to Spotify; {again} to sign in.")
+        raise SignInRequired("Not signed in to Spotify: sign in once with P in the window or "
+                             "`moodtunes playlist --mood happy`, then the DJ can play.")
     return SpotifyClient(auth)
 
 
