@@ -196,6 +196,31 @@ def test_the_strict_service_refuses_player_calls_without_the_scope(fake_spotify)
         SpotifyClient(auth).add_to_queue("spotify:track:t00000")
 
 
+def run_playlist_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "playlist", "--no-open", *args],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+def test_the_playlist_command_plays_unless_told_not_to(fake_spotify):
+    sign_in()
+    made = run_playlist_cli("--mood", "happy", "--seed", "1", "--no-play")
+    assert made.returncode == 0 and "Playing" not in made.stdout and fake_spotify.playing is None
+    played = run_playlist_cli("--mood", "sad", "--seed", "1")
+    assert played.returncode == 0, played.stderr
+    assert played.stdout.splitlines()[-1] == "Playing on Tester's laptop."
+    assert fake_spotify.playing["context_uri"].endswith(played.stdout.splitlines()[-2].rsplit("/", 1)[1])
+
+
+def test_the_playlist_command_with_no_device_says_so_in_one_line_and_shows_the_link(fake_spotify):
+    sign_in()
+    fake_spotify.devices = []
+    result = run_playlist_cli("--mood", "sad", "--seed", "1")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "open.spotify.com/playlist/" in result.stdout.splitlines()[-1]
+    (line,) = [line for line in result.stderr.splitlines() if NO_DEVICE_LINE in line]
+    assert line.endswith("and run this command again.")
+
+
 # --- following, liking and skipping ----------------------------------------------------------------
 def test_following_happy_sad_happy_plays_then_queues_fresh_tracks(fake_spotify):
     sign_in()
