@@ -51,10 +51,14 @@ class DJAction:
     detail: str = ""  # one line for a person: "sad for 20 s: queued 3 tracks, lift", or the error
     device: str | None = None
     names: tuple[str, ...] = field(default=(), compare=False)  # "Artist - Title" of each track
+    # For an ERROR, what a front end can do about it: "sign_in" (sign in again, e.g. for the DJ's new
+    # permission), "no_device", "premium", "rate_limited", "offline", or "" (nothing but show the line).
+    reason: str = ""
 
     def as_json(self) -> dict:
-        return {"dj": {"t": round(self.t, 3), "action": self.action, "mood": self.mood, "tracks": list(self.tracks),
-                       "detail": self.detail}}
+        fields = {"t": round(self.t, 3), "action": self.action, "mood": self.mood, "tracks": list(self.tracks),
+                  "detail": self.detail}
+        return {"dj": fields | ({"reason": self.reason} if self.reason else {})}
 
 
 class DJ:

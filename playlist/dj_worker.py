@@ -21,12 +21,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emotion.errors import MoodtunesError
 from playlist.builder import Track, build_playlist
 from playlist.dj import DJ, ERROR, KEEP, LIKE, PLAY, QUEUE, SKIP, DJAction, FollowSettings, Request
 from playlist.make import PlaylistResult, make_playlist
 from playlist.profiles import MoodProfile, load_profiles
 from playlist.spotify import (
+    NoDevice,
     Offline,
+    PremiumRequired,
     RateLimited,
     SignInRequired,
     SpotifyAuth,
@@ -40,6 +43,17 @@ RESERVE_SIZE = 8  # tracks picked per search round for a followed mood: the firs
 KEEP_AHEAD = 2  # fewer of the DJ's tracks than this still to come: queue more
 DEFAULT_RATE_LIMIT_WAIT_S = 30.0  # a 429 that names no wait
 OFFLINE_BACKOFF_S = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+
+
+_REASONS = ((SignInRequired, "sign_in"), (NoDevice, "no_device"), (PremiumRequired, "premium"),
+            (RateLimited, "rate_limited"), (Offline, "offline"))
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return (f"The DJ could not save what you liked or skipped ({exc.strerror or exc}); check that the config "
+                "folder is writable (MOODTUNES_CONFIG_DIR).")
+    return str(exc)
 
 
 @dataclass(frozen=True)
@@ -160,21 +174,25 @@ class DJWorker:
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT_S
                 self._blocked_until = time.monotonic() + wait
-                return self._error(request, f"{exc} The DJ sends nothing to Spotify until then."), True
-            except SpotifyError as exc:
-                return self._error(request, str(exc)), True
+                return self._error(request, f"{exc} The DJ sends nothing to Spotify until then.", exc), True
+            except (MoodtunesError, OSError) as exc:  # a refusal, a bad profiles.toml, an unwritable config folder
+                return self._error(request, _one_line(exc), exc), True
+            except Exception as exc:  # noqa: BLE001  (a bug must not leave the DJ's thread dead and its wait hanging)
+                return self._error(request, f"The DJ hit an unexpected problem ({type(exc).__name__}: {exc}); it "
+                                            "carries on.", exc), True
             if self._offline:
                 self._offline = False
                 self.say("Spotify is reachable again; the DJ carries on.")
             self._said = None  # a refusal that comes back after a success is news again
             return action, False
 
-    def _error(self, request: Request, line: str) -> DJAction | None:
+    def _error(self, request: Request, line: str, exc: Exception) -> DJAction | None:
         if line == self._said:  # said once, not once per attempt
             return None
         self._said = line
         self.say(line)
-        return DJAction(request.t, ERROR, request.mood, detail=line)
+        reason = next((name for kind, name in _REASONS if isinstance(exc, kind)), "")
+        return DJAction(request.t, ERROR, request.mood, detail=line, reason=reason)
 
     def _spotify(self) -> SpotifyClient:
         """The signed-in client (SignInRequired, in the DJ's words, without a sign-in)."""

@@ -355,6 +355,7 @@ def test_a_device_that_disappears_mid_session_is_one_line(fake_spotify):
     (error,) = dj.wait(20)
     dj.close()
     assert error.action == ERROR and error.mood == "sad" and NO_DEVICE_LINE in error.detail and said == [error.detail]
+    assert error.reason == "no_device" and error.as_json()["dj"]["reason"] == "no_device"
 
 
 def test_premium_required_while_following_is_one_line(fake_spotify):
@@ -367,6 +368,7 @@ def test_premium_required_while_following_is_one_line(fake_spotify):
     (error,) = dj.wait(20)
     dj.close()
     assert error.action == ERROR and "PREMIUM_REQUIRED" in error.detail and len(said) == 1
+    assert error.reason == "premium"
 
 
 def test_a_rate_limit_is_honoured_with_no_retry_storm(fake_spotify):
@@ -377,7 +379,7 @@ def test_a_rate_limit_is_honoured_with_no_retry_storm(fake_spotify):
     for t, mood in stream(("sad", 30), fps=5, start=1.0):
         dj.observe(t, mood)
     (error,) = dj.wait(10)
-    assert error.action == ERROR and "4 s" in error.detail
+    assert error.action == ERROR and "4 s" in error.detail and error.reason == "rate_limited"
     limited_at, before = time.monotonic(), fake_spotify.count()
     dj.like(40.0)
     (liked,) = dj.wait(15)
@@ -430,3 +432,34 @@ def test_close_during_a_request_returns_within_a_second(fake_spotify):
     started = time.monotonic()
     dj.close()
     assert time.monotonic() - started < 1.0
+
+
+def test_an_older_sign_in_while_following_asks_for_a_sign_in_in_one_line(fake_spotify):
+    auth = sign_in()
+    token = auth.cache.get_cached_token()
+    auth.cache.save_token_to_cache({**token, "scope": " ".join(PLAYLIST_SCOPES)})
+    said = []
+    dj = session(said=said, hold_s=5)
+    for t, mood in stream(("happy", 10), fps=5):
+        dj.observe(t, mood)
+    (error,) = dj.wait(20)
+    dj.close()
+    assert error.reason == "sign_in" and "permission to control playback" in error.detail and len(said) == 1
+    assert len(fake_spotify.playlists) == 1 and fake_spotify.playing is None  # made, not played
+
+
+def test_an_unwritable_memory_is_one_line_and_the_dj_goes_on(fake_spotify):
+    sign_in()
+    taste().path.mkdir(parents=True)  # a folder where the file should be: every write fails
+    dj = session(following=False)
+    play_and_wait(dj)
+    dj.like(1.0)
+    (error,) = dj.wait(10)
+    assert error.action == ERROR and error.detail.startswith("The DJ could not save what you liked")
+    dj.skip(2.0)
+    assert [a.action for a in dj.wait(10)] == []  # the same line is not said twice...
+    dj.dj.music_mood = "happy"
+    taste().path.rmdir()
+    dj.like(3.0)
+    assert [a.action for a in dj.wait(10)] == [LIKE]  # ...and the DJ still works once the folder is fixed
+    dj.close()
