@@ -4,7 +4,8 @@ usage examples:
   moodtunes                                  the desktop app on camera 0 (or the last one chosen)
   moodtunes --source clip.mp4 --headless     one JSON line per frame, then a summary line
   moodtunes --source clip.mp4 --benchmark    only the summary, as fast as possible
-  moodtunes playlist --mood happy            a playlist for a mood, no camera
+  moodtunes --source clip.mp4 --headless --follow   the DJ too: its actions as JSON lines (Spotify Premium)
+  moodtunes playlist --mood happy            a playlist for a mood, played on your Spotify (--no-play: only made)
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
   moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playlist.builder import Track
 
 PLAY, QUEUE, KEEP, LIKE, SKIP, ERROR = "play", "queue", "keep", "like", "skip", "error"
+NOTE = "note"  # a playlist the front end made and started itself (P in the window): no request, just remembered
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,12 @@ class Request:
     """What the DJ asks of Spotify at stream time ``t``."""
 
     t: float
-    kind: str  # PLAY | QUEUE | KEEP | LIKE | SKIP
+    kind: str  # PLAY | QUEUE | KEEP | LIKE | SKIP | NOTE
     mood: str | None
     held_s: float = 0.0  # how long the mood had held when the DJ decided
     strategy: str = "match"
     count: int = 0  # tracks to queue
+    tracks: tuple[Track, ...] = ()  # NOTE: the tracks of the playlist that started
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,11 @@ class DJ:
     def play_now(self, t: float, mood: str) -> Request:
         """The user asked for music for ``mood`` (P): a playlist that starts playing, following or not."""
         return self._change(t, PLAY, mood)
+
+    def note_played(self, t: float, mood: str, tracks: tuple[Track, ...]) -> Request:
+        """A playlist for ``mood`` started without the DJ (P in the window): the music changed all the same."""
+        self._change(t, PLAY, mood)
+        return Request(t, NOTE, mood, tracks=tracks)
 
     def like(self, t: float) -> Request:
         return Request(t, LIKE, self.music_mood)

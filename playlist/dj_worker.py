@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from emotion.errors import MoodtunesError
 from playlist.builder import Track, build_playlist
-from playlist.dj import DJ, ERROR, KEEP, LIKE, PLAY, QUEUE, SKIP, DJAction, FollowSettings, Request
+from playlist.dj import DJ, ERROR, KEEP, LIKE, NOTE, PLAY, QUEUE, SKIP, DJAction, FollowSettings, Request
 from playlist.make import PlaylistResult, make_playlist
 from playlist.profiles import MoodProfile, load_profiles
 from playlist.spotify import (
@@ -207,6 +207,11 @@ class DJWorker:
             return self._queue(request, request.count, f"{request.mood} for {request.held_s:.0f} s")
         if request.kind == KEEP:
             return self._keep(request)
+        if request.kind == NOTE:
+            assert request.mood is not None
+            self._remember(request.mood, list(request.tracks))
+            self._now = NowPlaying(request.tracks[0] if request.tracks else None, request.mood, self._now.device)
+            return None
         return self._like_or_skip(request)
 
     def _play(self, request: Request) -> DJAction:
@@ -332,6 +337,10 @@ class DJSession:
 
     def play_now(self, t: float, mood: str) -> None:
         self.worker.submit(self.dj.play_now(t, mood))
+
+    def played(self, t: float, mood: str, tracks: list[Track]) -> None:
+        """The front end made and started a playlist itself (P, which may sign in): the DJ counts it as its own."""
+        self.worker.submit(self.dj.note_played(t, mood, tuple(tracks)))
 
     def like(self, t: float) -> None:
         self.worker.submit(self.dj.like(t))

@@ -463,3 +463,20 @@ def test_an_unwritable_memory_is_one_line_and_the_dj_goes_on(fake_spotify):
     dj.like(3.0)
     assert [a.action for a in dj.wait(10)] == [LIKE]  # ...and the DJ still works once the folder is fixed
     dj.close()
+
+
+def test_a_playlist_the_window_started_itself_counts_as_the_djs(fake_spotify):
+    sign_in()
+    made = make_playlist("sad", seed=4, play=True)  # P in the window: its own worker, which may sign in
+    dj = session(hold_s=5, gap_s=10)
+    dj.played(0.0, "sad", made.tracks)
+    for t, mood in stream(("sad", 30), ("happy", 30), ("sad", 30), fps=2, start=1.0):
+        dj.observe(t, mood)
+    actions = dj.wait(20)
+    dj.like(95.0)  # the playlist's first track still plays: the like is for the mood it was picked for
+    liked = dj.wait(10)
+    dj.close()
+    assert [(a.action, a.mood) for a in actions] == [(QUEUE, "happy"), (QUEUE, "sad")]  # not a second play
+    queued = {uri for a in actions for uri in a.tracks}
+    assert not queued & {t.uri for t in made.tracks}  # none already in this session's playlist
+    assert [(a.action, a.mood) for a in liked] == [(LIKE, "sad")]
