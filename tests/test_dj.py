@@ -358,15 +358,21 @@ def test_a_device_that_disappears_mid_session_is_one_line(fake_spotify):
     assert error.reason == "no_device" and error.as_json()["dj"]["reason"] == "no_device"
 
 
+def only_action(frames, said: list, **settings):
+    """The one action a following DJ takes over ``frames`` (5 s hold), its requests done."""
+    dj = session(said=said, hold_s=5, **settings)
+    for t, mood in frames:
+        dj.observe(t, mood)
+    (action,) = dj.wait(20)
+    dj.close()
+    return action
+
+
 def test_premium_required_while_following_is_one_line(fake_spotify):
     sign_in()
     fake_spotify.premium = False
     said = []
-    dj = session(said=said, hold_s=5)
-    for t, mood in stream(("happy", 10), fps=5):
-        dj.observe(t, mood)
-    (error,) = dj.wait(20)
-    dj.close()
+    error = only_action(stream(("happy", 10), fps=5), said)
     assert error.action == ERROR and "PREMIUM_REQUIRED" in error.detail and len(said) == 1
     assert error.reason == "premium"
 
@@ -439,11 +445,7 @@ def test_an_older_sign_in_while_following_asks_for_a_sign_in_in_one_line(fake_sp
     token = auth.cache.get_cached_token()
     auth.cache.save_token_to_cache({**token, "scope": " ".join(PLAYLIST_SCOPES)})
     said = []
-    dj = session(said=said, hold_s=5)
-    for t, mood in stream(("happy", 10), fps=5):
-        dj.observe(t, mood)
-    (error,) = dj.wait(20)
-    dj.close()
+    error = only_action(stream(("happy", 10), fps=5), said)
     assert error.reason == "sign_in" and "permission to control playback" in error.detail and len(said) == 1
     assert len(fake_spotify.playlists) == 1 and fake_spotify.playing is None  # made, not played
 
