@@ -162,7 +162,7 @@ def make_playlist(
         taste = TasteMemory(config.config_dir / TASTE_FILENAME)
         result = _create(profiles, client, emotion, confidence, strategy, recent, dry_run, seed, size, use_taste,
                          progress, again, notes, taste, exclude or [])
-    if play and result.uri:
+    if play and result.uri and result.track_count:  # an empty playlist (its tracks failed) has nothing to play
         _start(auth, client, result, again, sign_in, cancel, progress)
     if auth.cache.problem:
         result.notes.append(auth.cache.problem)
