@@ -311,14 +311,31 @@ def signed_in_client(again: str = "press P") -> SpotifyClient:
     return SpotifyClient(auth)
 
 
+@dataclass(frozen=True)
+class DJState:
+    """What the panel, the overlay page and ``GET /dj`` show; replaced whole, so any thread may read it."""
+
+    following: bool
+    music_mood: str | None  # the mood the music is on
+    holding: tuple[str | None, float]  # the mood holding now, and for how many seconds
+    now_playing: NowPlaying
+    recent: tuple[DJAction, ...]  # the last few actions, the latest last
+
+
 class DJSession:
-    """The DJ and its worker together: what a front end holds. Call it from one thread (the one with the frames)."""
+    """The DJ and its worker together: what a front end holds. Call it from one thread (the one with the frames);
+    ``state`` may be read from any."""
 
     def __init__(self, worker: DJWorker, settings: FollowSettings | None = None, following: bool = False,
                  keep: int = 20) -> None:
         self.dj = DJ(settings, following)
         self.worker = worker
         self.history: deque[DJAction] = deque(maxlen=keep)  # the last few actions, for the panel
+        self.state = self._snapshot()
+
+    def _snapshot(self) -> DJState:
+        return DJState(self.dj.following, self.dj.music_mood, self.dj.holding, self.worker.now_playing,
+                       tuple(self.history))
 
     @property
     def following(self) -> bool:
@@ -327,6 +344,7 @@ class DJSession:
     @following.setter
     def following(self, on: bool) -> None:
         self.dj.following = on
+        self.state = self._snapshot()
 
     def observe(self, t: float, mood: str | None) -> list[DJAction]:
         """One frame; returns the actions completed since the last call (usually none)."""
@@ -363,4 +381,5 @@ class DJSession:
             if action is not None:
                 actions.append(action)
                 self.history.append(action)
+        self.state = self._snapshot()
         return actions

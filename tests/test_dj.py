@@ -274,6 +274,10 @@ def test_like_saves_to_the_library_and_remembers_the_artists_for_the_mood(fake_s
     (liked,) = dj.wait(10)
     dj.close()
     playing = played.tracks[0]
+    state = dj.state  # what the panel shows
+    assert not state.following and state.music_mood == "happy" and state.recent == (played, liked)
+    assert state.now_playing.track.uri == playing and state.now_playing.mood == "happy"
+    assert state.now_playing.device == "Tester's laptop" and state.now_playing.track.url.startswith("https://")
     assert liked.action == LIKE and liked.tracks == (playing,) and liked.mood == "happy"
     assert fake_spotify.library == [playing]
     artists = fake_spotify.track(playing)["artists"][0]["name"]
