@@ -4,7 +4,8 @@ usage examples:
   moodtunes                                  the desktop app on camera 0 (or the last one chosen)
   moodtunes --source clip.mp4 --headless     one JSON line per frame, then a summary line
   moodtunes --source clip.mp4 --benchmark    only the summary, as fast as possible
-  moodtunes playlist --mood happy            a playlist for a mood, no camera
+  moodtunes --source clip.mp4 --headless --follow   the DJ too: its actions as JSON lines (Spotify Premium)
+  moodtunes playlist --mood happy            a playlist for a mood, played on your Spotify (--no-play: only made)
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
   moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=frame_count, default=0, help="stop after this many frames (0 = all)")
     p.add_argument("--first-face-report", action="store_true",
                    help="window: print how long it took from launch to the first frame with a face, then quit")
+    from playlist.cli import add_follow_arguments
+
+    add_follow_arguments(p)
 
     sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=CommandParser)
     pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)",
@@ -236,6 +240,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline, LatencyStats, peak_rss_mb
     from emotion.sources import open_source
+    from playlist.cli import DJ_WAIT_S, HeadlessFollower
 
     recognizer = recognizer_from_args(args)
     for note in (recognizer.detector.note, recognizer.calibration_note):
@@ -246,6 +251,7 @@ def run_headless(args: argparse.Namespace) -> int:
     moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
     source = open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=resolution_from_args(args))
+    dj = HeadlessFollower(args, warn) if args.follow and not args.benchmark else None
     stopped_by = None
     started = time.perf_counter()
 
@@ -263,6 +269,8 @@ def run_headless(args: argparse.Namespace) -> int:
             moods.add(analysis.timestamp, analysis.mood.label if analysis.mood else None)
             if not args.benchmark:
                 print(json.dumps(analysis.to_dict()), flush=True)
+            if dj:
+                dj.frame(analysis.timestamp, analysis.mood.label if analysis.mood else None)
             if frames == args.max_frames:
                 break
     except KeyboardInterrupt:
@@ -293,6 +301,8 @@ def run_headless(args: argparse.Namespace) -> int:
         "calibration": str(args.calibration or saved_calibration_path()) if recognizer.calibration else None,
         "peak_rss_mb": peak_rss_mb(),
     }
+    if dj:  # the file is done: its pending requests get a bounded wait (none after a signal)
+        summary["dj_actions"] = dj.finish(0 if stopped_by else DJ_WAIT_S)
     if source.skipped:
         summary["skipped_files"] = source.skipped
     if stopped_by:

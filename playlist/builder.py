@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,19 +61,25 @@ def normalized_title(title: str) -> str:
     return re.sub(r"[^\w]+", " ", title).strip()
 
 
+def song_of(track: Track) -> tuple[str, str]:
+    """(main artist, normalized title): what makes two tracks the same song."""
+    return track.main_artist.lower(), normalized_title(track.name)
+
+
 class _Picker:
     """The playlist so far and the rules a new track must pass."""
 
-    def __init__(self, max_per_artist: int) -> None:
+    def __init__(self, max_per_artist: int, exclude: Iterable[Track] = ()) -> None:
         self.max_per_artist = max_per_artist
         self.tracks: list[Track] = []
-        self._ids: set[str] = set()
-        self._songs: set[tuple[str, str]] = set()
+        excluded = list(exclude)  # refused like duplicates, without counting towards any artist
+        self._ids: set[str] = {t.id for t in excluded}
+        self._songs: set[tuple[str, str]] = {song_of(t) for t in excluded}
         self._per_artist: Counter[str] = Counter()
 
     def add(self, track: Track) -> bool:
         artist = track.main_artist.lower()
-        song = (artist, normalized_title(track.name))
+        song = song_of(track)
         if track.id in self._ids or song in self._songs or self._per_artist[artist] >= self.max_per_artist:
             return False
         self._ids.add(track.id)
@@ -95,11 +101,13 @@ def build_playlist(
     max_pages: int = 3,
     max_per_artist: int = 2,
     progress: Callable[[str], None] | None = None,
+    exclude: Iterable[Track] = (),
 ) -> list[Track]:
-    """Up to ``size`` tracks (default: the profile's size) for ``emotion``."""
+    """Up to ``size`` tracks (default: the profile's size) for ``emotion``, none of them (or the same song
+    as one) in ``exclude``: tracks skipped for this mood, or already played or queued in this session."""
     size = size or profiles[emotion].size
     rng = random.Random(seed)
-    picker = _Picker(max_per_artist)
+    picker = _Picker(max_per_artist, exclude)
     for profile, count in plan_stages(profiles, emotion, strategy, size):
         if progress:
             progress(f"Finding {profile.emotion} tracks...")

@@ -1,10 +1,19 @@
-"""`moodtunes playlist --mood happy | --photo me.jpg [--strategy lift] [--dry-run] [--new]`."""
+"""`moodtunes playlist --mood happy | --photo me.jpg [--strategy lift] [--dry-run] [--new] [--no-play]`,
+`moodtunes playlist --forget-taste`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import webbrowser
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playlist.dj import DJAction
 
 from emotion.classes import EMOTIONS
 from playlist.profiles import STRATEGIES
@@ -14,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--mood", choices=EMOTIONS, help="the emotion to make a playlist for")
     what.add_argument("--photo", help="a photo: the playlist is for the mood of its main face")
+    what.add_argument("--forget-taste", action="store_true",
+                      help="forget the tracks you liked and skipped (the DJ's memory), then stop")
     parser.add_argument("--strategy", choices=STRATEGIES, default="match",
                         help="match the mood (default) or start there and lift it")
     parser.add_argument("--dry-run", action="store_true", help="print the tracks, create nothing")
@@ -23,6 +34,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="same seed, same playlist (default: a new one each time)")
     parser.add_argument("--no-taste", action="store_true", help="do not blend in your favourite artists")
     parser.add_argument("--no-open", action="store_true", help="do not open the browser (links are printed)")
+    parser.add_argument("--no-play", action="store_true",
+                        help="only make the playlist; do not start it on your Spotify (playing needs Premium)")
+
+
+DJ_WAIT_S = 20.0  # at the end of a file, how long --headless waits for the DJ's pending requests
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds: give 0 or more")
+    return value
+
+
+def add_follow_arguments(parser: argparse.ArgumentParser) -> None:
+    """--follow and its timings: the music follows the mood (Spotify Premium; see the README's DJ section)."""
+    from playlist.dj import FollowSettings
+
+    defaults = FollowSettings()
+    parser.add_argument("--follow", action="store_true",
+                        help="the DJ: start music when a mood holds, and queue tracks for each new mood that holds")
+    parser.add_argument("--follow-hold", type=seconds, default=defaults.hold_s, metavar="S",
+                        help="how long a new mood must hold before the music follows it (default: %(default)g s)")
+    parser.add_argument("--follow-gap", type=seconds, default=defaults.gap_s, metavar="S",
+                        help="the least time between two changes of the music (default: %(default)g s)")
+
+
+class HeadlessFollower:
+    """--headless --follow: the DJ fed from the analysis loop, each action printed as a JSON line."""
+
+    def __init__(self, args: argparse.Namespace, say: Callable[[str], None]) -> None:
+        from emotion.paths import config_dir
+        from playlist.dj import FollowSettings
+        from playlist.dj_worker import DJSession, DJWorker, signed_in_client
+        from playlist.taste import TASTE_FILENAME, TasteMemory
+
+        worker = DJWorker(lambda: signed_in_client("run this again"), TasteMemory(config_dir() / TASTE_FILENAME),
+                          say=say, again="run this again")
+        self.session = DJSession(worker, FollowSettings(hold_s=args.follow_hold, gap_s=args.follow_gap),
+                                 following=True)
+        self.counts: Counter[str] = Counter()
+
+    def frame(self, t: float, mood: str | None) -> None:
+        self._print(self.session.observe(t, mood))
+
+    def finish(self, timeout: float = DJ_WAIT_S) -> dict[str, int]:
+        """Wait (at most ``timeout`` s) for pending requests, print their actions, stop; the count of each action."""
+        self._print(self.session.wait(timeout))
+        self.session.close()
+        return dict(self.counts)
+
+    def _print(self, actions: list[DJAction]) -> None:
+        for action in actions:
+            self.counts[action.action] += 1
+            print(json.dumps(action.as_json()), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_open:
             webbrowser.open(url)
 
+    if args.forget_taste:
+        return forget_taste()
     confidence = None
     if args.photo:
         args.mood, confidence = mood_of_photo(args)
@@ -48,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             size=args.size, use_taste=not args.no_taste, progress=say, open_url=open_url,
             show_link=lambda url: say(f"{'Next' if args.no_open else 'If no browser opens'}, open this link to sign "
                                       f"in to Spotify: {url}"),
-            again="run this command again", new_hint=" (add --new to make another now)",
+            again="run this command again", new_hint=" (add --new to make another now)", play=not args.no_play,
         )
     except NotConfigured as exc:
         if args.dry_run:  # a dry run searches Spotify too, so it says what is missing and where the steps are
@@ -71,6 +142,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.name} ({result.track_count} tracks): {result.url}")
     else:
         print(f"Created {result.name} with {result.track_count} of {len(result.tracks)} tracks: {result.url}")
+    if result.device:
+        print(f"Playing on {result.device}.")
+    elif result.play_problem:
+        say(result.play_problem)
+    return 0
+
+
+def forget_taste() -> int:
+    from emotion.paths import config_dir
+    from playlist.taste import TASTE_FILENAME, TasteMemory
+
+    memory = TasteMemory(config_dir() / TASTE_FILENAME)
+    if memory.forget():
+        print(f"Forgot the tracks you liked and skipped ({memory.path} deleted).")
+    else:
+        print("Nothing to forget: no liked or skipped tracks are remembered.")
     return 0
 
 

@@ -21,8 +21,12 @@ from pathlib import Path
 
 from emotion.atomic import atomic_write
 from playlist.builder import Track, build_playlist
+from playlist.player import start_playlist
 from playlist.profiles import MoodProfile, load_profiles
 from playlist.spotify import SignInRequired, SpotifyAuth, SpotifyClient, SpotifyError, load_config
+from playlist.spotify.auth import PLAYER_SCOPES
+from playlist.spotify.errors import PermissionNeeded, permission_message
+from playlist.taste import TASTE_FILENAME, TasteMemory
 
 # spotipy logs failed requests (and, at debug level, request headers) on its own; moodtunes
 # reports errors itself, once, and never lets a token reach a log.
@@ -40,6 +44,18 @@ class PlaylistResult:
     track_count: int = 0  # what the playlist holds: the tracks Spotify accepted
     notes: list[str] = field(default_factory=list)
     reused: bool = False  # the playlist made a few minutes ago for the same mood
+    playlist_id: str | None = None
+    device: str | None = None  # the name of the device it started playing on
+    play_error: SpotifyError | None = None  # why it did not start, when it was asked to
+
+    @property
+    def play_problem(self) -> str | None:
+        """Why it did not start, in one line."""
+        return str(self.play_error) if self.play_error else None
+
+    @property
+    def uri(self) -> str | None:
+        return f"spotify:playlist:{self.playlist_id}" if self.playlist_id else None
 
 
 def playlist_name(emotion: str, when: datetime) -> str:
@@ -115,13 +131,17 @@ def make_playlist(
     again: str = "try again",
     new_hint: str = "",
     sign_in: bool = True,
+    play: bool = False,
+    exclude: list[Track] | None = None,
 ) -> PlaylistResult:
-    """Sign in if needed, pick tracks for ``emotion``, create the playlist and open it.
+    """Sign in if needed, pick tracks for ``emotion``, create the playlist, open it, and with ``play`` start it.
 
     Raises NotConfigured (with the setup steps) when there is no Spotify client id, and other
     SpotifyError subclasses with a one-line reason while nothing has been created yet. ``again``
     names how the user retries in this front end; ``new`` skips the reuse of a recent playlist;
-    ``sign_in=False`` raises SignInRequired instead of waiting for a browser sign-in.
+    ``sign_in=False`` raises SignInRequired instead of waiting for a browser sign-in. ``exclude``: tracks
+    not to pick (the session's); those skipped for this mood are never picked. A playlist that cannot
+    start (no Premium, no device) is still made: ``play_error`` says why, in one line.
     """
     profiles = load_profiles()
     config = load_config()
@@ -139,8 +159,11 @@ def make_playlist(
     if previous is not None:
         result = _reuse(previous, client, emotion, strategy, recent, progress, again, new_hint)
     else:
+        taste = TasteMemory(config.config_dir / TASTE_FILENAME)
         result = _create(profiles, client, emotion, confidence, strategy, recent, dry_run, seed, size, use_taste,
-                         progress, again, notes)
+                         progress, again, notes, taste, exclude or [])
+    if play and result.uri and result.track_count:  # an empty playlist (its tracks failed) has nothing to play
+        _start(auth, client, result, again, sign_in, cancel, progress)
     if auth.cache.problem:
         result.notes.append(auth.cache.problem)
     if result.url and open_url is not None:
@@ -148,20 +171,38 @@ def make_playlist(
     return result
 
 
+def _start(auth: SpotifyAuth, client: SpotifyClient, result: PlaylistResult, again: str, sign_in: bool,
+           cancel: threading.Event | None, progress: Callable[[str], None]) -> None:
+    """Start the made playlist; what stops it becomes ``play_error``: the playlist stays made, its link shown."""
+    try:
+        if auth.missing_scopes(PLAYER_SCOPES):  # a sign-in from before the DJ: ask once more, saying why
+            if not sign_in:
+                raise PermissionNeeded(permission_message(again))
+            progress("Sign in to Spotify once more, to let moodtunes start the music on your device...")
+            auth.sign_in(cancel=cancel)
+        progress(f"Starting {result.name}...")
+        result.device = start_playlist(client, result.uri or "", again).name
+    except SpotifyError as exc:
+        result.play_error = exc
+
+
 def _create(profiles: dict[str, MoodProfile], client: SpotifyClient, emotion: str, confidence: float | None,
             strategy: str, recent: RecentPlaylists, dry_run: bool, seed: int | None, size: int | None,
-            use_taste: bool, progress: Callable[[str], None], again: str, notes: list[str]) -> PlaylistResult:
-    taste: list[str] = []
+            use_taste: bool, progress: Callable[[str], None], again: str, notes: list[str], taste: TasteMemory,
+            exclude: list[Track]) -> PlaylistResult:
+    artists: list[str] = []
     if use_taste:
         progress("Reading your favourite artists...")
+        artists = taste.liked_artists(emotion)  # liked for this mood first, then the all-time favourites
         try:
-            taste = client.top_artists()
+            artists = list(dict.fromkeys([*artists, *client.top_artists()]))
         except SignInRequired:
             raise
         except SpotifyError as exc:  # taste is a bonus; the mood playlist still works without it
             notes.append(f"Your favourite artists were not blended in: {exc}")
     tracks = build_playlist(profiles, emotion, client, strategy=strategy, size=size,
-                            seed=int(time.time()) if seed is None else seed, taste_artists=taste, progress=progress)
+                            seed=int(time.time()) if seed is None else seed, taste_artists=artists, progress=progress,
+                            exclude=[*exclude, *taste.skipped(emotion)])
     if not tracks:
         raise SpotifyError(f"Spotify's search found no tracks for {emotion}; edit the queries in profiles.toml.")
     wanted = size or profiles[emotion].size
@@ -177,7 +218,7 @@ def _create(profiles: dict[str, MoodProfile], client: SpotifyClient, emotion: st
              "tracks": [_stored(t) for t in tracks], "added": 0}
     recent.remember(emotion, strategy, entry)  # before adding: a crash mid-way still prevents a duplicate
     _add(client, entry, recent, emotion, strategy, progress, again, notes)
-    return PlaylistResult(name, tracks, url, entry["added"], notes)
+    return PlaylistResult(name, tracks, url, entry["added"], notes, playlist_id=playlist_id)
 
 
 def _reuse(entry: dict, client: SpotifyClient, emotion: str, strategy: str, recent: RecentPlaylists,
@@ -200,7 +241,8 @@ def _reuse(entry: dict, client: SpotifyClient, emotion: str, strategy: str, rece
     else:
         notes.append(f"You made this playlist {minutes} min ago for {emotion} ({strategy}); here it is again, no "
                      f"duplicate made. For {REUSE_MINUTES} minutes the same mood reuses it{new_hint}.")
-    return PlaylistResult(entry["name"], tracks, entry["url"], entry["added"], notes, reused=True)
+    return PlaylistResult(entry["name"], tracks, entry["url"], entry["added"], notes, reused=True,
+                          playlist_id=entry["id"])
 
 
 def _add(client: SpotifyClient, entry: dict, recent: RecentPlaylists, emotion: str, strategy: str,

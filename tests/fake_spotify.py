@@ -9,6 +9,13 @@ read what happened from ``playlists`` and ``requests_seen``.
 redirect URI must equal a registered one exactly, scopes are enforced per endpoint, a
 refresh rotates the refresh token, GET playlist honours ``fields``, a playlist needs a name,
 and search pages contain null items and end on a short page.
+
+The player has state as Spotify keeps it: ``devices`` (one active computer by default;
+``devices = []`` is no Spotify open anywhere, ``remove_device()`` one that disappears), what
+plays (``playing``: a playlist context and the position in it), the user's ``queue`` and
+``library``. ``premium = False`` answers every player command 403 PREMIUM_REQUIRED, as Spotify
+does; ``finish_track()`` is the current track ending; ``offline = True`` is the network down.
+``count()`` tells how many API requests came.
 """
 
 from __future__ import annotations
@@ -46,7 +53,25 @@ REQUIRED_SCOPES = {
     ("POST", "/v1/me/playlists"): "playlist-modify-private",
     ("POST", "items"): "playlist-modify-private",
     ("GET", "/v1/me/playlists"): "playlist-read-private",
+    ("GET", "/v1/me/player"): "user-read-playback-state",
+    ("GET", "/v1/me/player/devices"): "user-read-playback-state",
+    ("GET", "/v1/me/player/queue"): "user-read-playback-state",
+    ("GET", "/v1/me/player/currently-playing"): "user-read-currently-playing",
+    ("PUT", "/v1/me/player/play"): "user-modify-playback-state",
+    ("POST", "/v1/me/player/queue"): "user-modify-playback-state",
+    ("POST", "/v1/me/player/next"): "user-modify-playback-state",
+    ("PUT", "/v1/me/library"): "user-library-modify",  # for track URIs; the spec lists others for other kinds
 }
+# The scopes moodtunes asked for before the DJ: what a refresh of an old sign-in keeps granting.
+PLAYLIST_SCOPES = "playlist-modify-private playlist-modify-public playlist-read-private user-top-read"
+LIBRARY_MAX_URIS = 40  # PUT /me/library takes at most 40 URIs (2026 spec)
+
+
+def make_device(name: str, active: bool = False, kind: str = "Computer", device_id: str | None = None) -> dict:
+    """A device as GET /me/player/devices lists it."""
+    return {"id": device_id or hashlib.sha1(name.encode()).hexdigest()[:20], "is_active": active,
+            "is_private_session": False, "is_restricted": False, "name": name, "type": kind,
+            "volume_percent": 60, "supports_volume": True}
 
 
 class FakeSpotify:
@@ -72,6 +97,13 @@ class FakeSpotify:
         self.fail_next: list[int] = []  # status codes (e.g. 503) for the next API calls, in order
         self.refresh_error: str | None = None  # e.g. "invalid_grant"
         self.top_artists = ["Artist 3", "Artist 7"]
+        self.refresh_scopes: dict[str, str] = {}  # refresh token -> the scopes its sign-in granted
+        self.premium = True
+        self.devices: list[dict] = [make_device("Tester's laptop", active=True)]
+        self.playing: dict | None = None  # {"context_uri", "uris", "index", "is_playing"}
+        self.queue: list[str] = []  # what the user (or moodtunes) queued, played before the context goes on
+        self.library: list[str] = []
+        self.offline = False  # the network is down: connections close without an answer
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -102,6 +134,57 @@ class FakeSpotify:
                     return fault
         return None
 
+    def count(self, method: str | None = None, prefix: str = "/v1/") -> int:
+        """How many requests (of ``method``, on paths starting with ``prefix``) the fake received."""
+        return sum(1 for m, path in list(self.requests_seen)
+                   if (method is None or m == method) and path.startswith(prefix))
+
+    def remove_device(self, device_id: str) -> None:
+        """The device is gone (laptop closed, app quit): it leaves the list, and what played on it stops."""
+        with self.lock:
+            self.devices = [d for d in self.devices if d["id"] != device_id]
+            if self.playing is not None and self.playing.get("device_id") == device_id:
+                self.playing = None
+
+    def active_device(self) -> dict | None:
+        return next((d for d in self.devices if d["is_active"]), None)
+
+    def track(self, uri: str) -> dict:
+        """The catalog's track object for ``uri`` (a minimal one for a URI the catalog lacks)."""
+        found = next((t for t in self.catalog if t["uri"] == uri), None)
+        return found or {"id": uri.rsplit(":", 1)[-1], "uri": uri, "name": uri, "artists": [],
+                         "external_urls": {}}
+
+    def now_playing(self) -> str | None:
+        """The URI of the track that plays, or None."""
+        with self.lock:
+            playing = self.playing
+            return playing["current"] if playing else None
+
+    def finish_track(self) -> None:
+        """The playing track ends: the queue goes first, then the context goes on."""
+        with self.lock:
+            self._advance()
+
+    def _advance(self) -> None:
+        playing = self.playing
+        if playing is None:
+            return
+        if self.queue:
+            playing["current"] = self.queue.pop(0)
+            return
+        playing["index"] += 1
+        if playing["index"] < len(playing["uris"]):
+            playing["current"] = playing["uris"][playing["index"]]
+        else:
+            self.playing = None
+
+    def upcoming(self) -> list[str]:
+        with self.lock:
+            if self.playing is None:
+                return []
+            return list(self.queue) + self.playing["uris"][self.playing["index"] + 1:]
+
     def expire_tokens(self) -> None:
         """Every issued access token now answers 401, as after expiry or revocation."""
         with self.lock:
@@ -113,6 +196,7 @@ class FakeSpotify:
         with self.lock:
             self.access_tokens.add(access)
             self.refresh_tokens.add(refresh)
+            self.refresh_scopes[refresh] = scope
             self.token_scopes[access] = set(scope.split())
         return {"access_token": access, "token_type": "Bearer", "expires_in": 3600,
                 "refresh_token": refresh, "scope": scope}
@@ -136,6 +220,42 @@ class FakeSpotify:
 
             def _error(self, status: int, message: str, headers: dict | None = None) -> None:
                 self._send(status, {"error": {"status": status, "message": message}}, headers)
+
+            def _player_error(self, status: int, message: str, reason: str) -> None:
+                """A refused player command, in the shape Spotify sends: with a machine-readable reason."""
+                self._send(status, {"error": {"status": status, "message": f"Player command failed: {message}",
+                                              "reason": reason}})
+
+            def _player_target(self, params: dict) -> dict | None:
+                """The device a player command goes to (answering the refusal itself when there is none)."""
+                if not fake.premium:
+                    self._player_error(403, "Premium required", "PREMIUM_REQUIRED")
+                    return None
+                wanted = params.get("device_id")
+                with fake.lock:
+                    device = (next((d for d in fake.devices if d["id"] == wanted), None) if wanted
+                              else fake.active_device())
+                if device is None and wanted:
+                    self._error(404, "Device not found")
+                elif device is None:
+                    self._player_error(404, "No active device found", "NO_ACTIVE_DEVICE")
+                return device
+
+            def _playback_state(self) -> dict | None:
+                with fake.lock:
+                    playing, device = fake.playing, fake.active_device()
+                    if playing is None or device is None:
+                        return None
+                    return {"device": dict(device), "repeat_state": "off", "shuffle_state": False,
+                            "context": {"type": "playlist", "uri": playing["context_uri"]},
+                            "timestamp": 0, "progress_ms": 0, "is_playing": True,
+                            "item": fake.track(playing["current"]), "currently_playing_type": "track"}
+
+            def _unreachable(self) -> bool:
+                """With the network down, the connection closes unanswered (and nothing is counted)."""
+                if fake.offline:
+                    self.close_connection = True
+                return fake.offline
 
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -187,8 +307,8 @@ class FakeSpotify:
                         self._send(400, {"error": fake.refresh_error or "invalid_grant",
                                          "error_description": "Refresh token revoked"})
                         return
-                    token = fake._issue_tokens(" ".join(["playlist-modify-private", "playlist-modify-public",
-                                                         "playlist-read-private", "user-top-read"]))
+                    # A refresh grants what the sign-in granted: an old sign-in gains no new scopes.
+                    token = fake._issue_tokens(fake.refresh_scopes.get(form["refresh_token"], PLAYLIST_SCOPES))
                     if fake.strict:  # rotation: the old refresh token is dead from now on
                         with fake.lock:
                             fake.refresh_tokens.discard(form["refresh_token"])
@@ -225,6 +345,8 @@ class FakeSpotify:
                 return True
 
             def do_GET(self):  # noqa: N802
+                if self._unreachable():
+                    return
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))
                 fake.requests_seen.append(("GET", url.path + ("?" + url.query if url.query else "")))
@@ -244,6 +366,22 @@ class FakeSpotify:
                 elif url.path == "/v1/me/playlists":
                     items = [{"id": p["id"], "name": p["name"]} for p in reversed(list(fake.playlists.values()))]
                     self._send(200, {"items": items[: int(params.get("limit", 20))], "total": len(items)})
+                elif url.path in ("/v1/me/player", "/v1/me/player/currently-playing"):
+                    state = self._playback_state()
+                    if state is None:  # nothing plays: Spotify answers 204 without a body
+                        self._send(204)
+                    elif url.path == "/v1/me/player":
+                        self._send(200, state)
+                    else:
+                        self._send(200, {k: state[k] for k in ("context", "timestamp", "progress_ms", "is_playing",
+                                                               "item", "currently_playing_type")})
+                elif url.path == "/v1/me/player/devices":
+                    with fake.lock:
+                        self._send(200, {"devices": [dict(d) for d in fake.devices]})
+                elif url.path == "/v1/me/player/queue":
+                    current = fake.now_playing()
+                    self._send(200, {"currently_playing": fake.track(current) if current else None,
+                                     "queue": [fake.track(u) for u in fake.upcoming()[:20]]})
                 elif url.path.startswith("/v1/playlists/"):
                     playlist = fake.playlists.get(url.path.split("/")[3])
                     if playlist is None:
@@ -285,8 +423,59 @@ class FakeSpotify:
                 page = matches[offset:offset + limit]
                 self._send(200, {"tracks": {"items": page, "total": len(matches), "limit": limit, "offset": offset}})
 
-            def do_POST(self):  # noqa: N802
+            def do_PUT(self):  # noqa: N802
+                if self._unreachable():
+                    return
                 url = urllib.parse.urlsplit(self.path)
+                params = dict(urllib.parse.parse_qsl(url.query))
+                fake.requests_seen.append(("PUT", url.path))
+                if not self._authorized("PUT", url.path):
+                    return
+                body = json.loads(self._body() or b"null")
+                if url.path == "/v1/me/player/play":
+                    self._play(params, body if isinstance(body, dict) else {})
+                elif url.path == "/v1/me/library":
+                    uris = [u for u in params.get("uris", "").split(",") if u]
+                    if not uris or len(uris) > LIBRARY_MAX_URIS or not all(
+                            u.startswith("spotify:") and u.count(":") == 2 for u in uris):
+                        self._error(400, "Invalid uris: give 1 to 40 Spotify URIs, comma-separated")
+                        return
+                    with fake.lock:
+                        fake.library.extend(u for u in uris if u not in fake.library)
+                    self._send(200)
+                else:
+                    self._error(404, "Service not found")
+
+            def _play(self, params: dict, body: dict) -> None:
+                device = self._player_target(params)
+                if device is None:
+                    return
+                context = body.get("context_uri")
+                if context is None:  # resume what played
+                    if fake.playing is None:
+                        self._error(400, "Nothing to resume: give a context_uri or uris")
+                        return
+                    self._send(204)
+                    return
+                playlist = fake.playlists.get(str(context).removeprefix("spotify:playlist:"))
+                if not str(context).startswith("spotify:playlist:") or playlist is None:
+                    self._error(404, "Context not found")
+                    return
+                if not playlist["uris"]:
+                    self._error(400, "The playlist is empty")
+                    return
+                with fake.lock:
+                    for d in fake.devices:  # playing moves to the target device
+                        d["is_active"] = d["id"] == device["id"]
+                    fake.playing = {"context_uri": context, "uris": list(playlist["uris"]), "index": 0,
+                                    "current": playlist["uris"][0], "device_id": device["id"]}
+                self._send(204)
+
+            def do_POST(self):  # noqa: N802
+                if self._unreachable():
+                    return
+                url = urllib.parse.urlsplit(self.path)
+                params = dict(urllib.parse.parse_qsl(url.query))
                 fake.requests_seen.append(("POST", url.path))
                 if url.path == "/api/token":
                     self._token()
@@ -294,7 +483,19 @@ class FakeSpotify:
                 if not self._authorized("POST", url.path):
                     return
                 body = json.loads(self._body() or b"null")
-                if url.path.startswith("/v1/users/"):
+                if url.path in ("/v1/me/player/queue", "/v1/me/player/next"):
+                    if self._player_target(params) is None:
+                        return
+                    with fake.lock:
+                        if url.path.endswith("/next"):
+                            fake._advance()
+                        elif not params.get("uri", "").startswith(("spotify:track:", "spotify:episode:")):
+                            self._error(400, "Invalid uri: a track or an episode")
+                            return
+                        else:
+                            fake.queue.append(params["uri"])
+                    self._send(204)
+                elif url.path.startswith("/v1/users/"):
                     self._error(403, "Forbidden: use POST /me/playlists")
                 elif url.path == "/v1/me/playlists":
                     if not isinstance(body, dict) or not body.get("name"):

@@ -16,7 +16,11 @@ from playlist.spotify.cache import TokenCache
 from playlist.spotify.client import SpotifyClient
 from playlist.spotify.config import SpotifyConfig, check_redirect_uri, load_config
 from playlist.spotify.errors import (
+    NoDevice,
     NotConfigured,
+    Offline,
+    PermissionNeeded,
+    PremiumRequired,
     RateLimited,
     SignInCancelled,
     SignInRequired,
@@ -26,10 +30,16 @@ from playlist.spotify.errors import (
     explain,
     format_wait,
 )
-from playlist.spotify.parse import parse_track
+from playlist.spotify.parse import Device, Playback, parse_track
 
 __all__ = [
+    "Device",
+    "NoDevice",
     "NotConfigured",
+    "Offline",
+    "PermissionNeeded",
+    "Playback",
+    "PremiumRequired",
     "RateLimited",
     "SignInCancelled",
     "SignInRequired",

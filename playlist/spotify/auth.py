@@ -20,10 +20,15 @@ import spotipy
 from playlist.spotify.cache import TokenCache
 from playlist.spotify.callback import CallbackServer, listen_problem
 from playlist.spotify.config import REQUEST_TIMEOUT_S, SpotifyConfig, check_redirect_uri
-from playlist.spotify.errors import SignInRequired, SpotifyError, explain
+from playlist.spotify.errors import Offline, SignInRequired, SpotifyError, explain
 
 # playlist-read-private: to find a just-created (private) playlist when Spotify's reply omits it.
-SCOPES = ("playlist-modify-private", "playlist-modify-public", "playlist-read-private", "user-top-read")
+PLAYLIST_SCOPES = ("playlist-modify-private", "playlist-modify-public", "playlist-read-private", "user-top-read")
+# The DJ's: start, queue and skip music, see what plays and on which device, save liked tracks.
+PLAYER_SCOPES = ("user-read-playback-state", "user-modify-playback-state", "user-read-currently-playing",
+                 "user-library-modify")
+# All are asked at sign-in; a sign-in from before the DJ (playlist scopes only) still makes playlists.
+SCOPES = PLAYLIST_SCOPES + PLAYER_SCOPES
 SIGN_IN_TIMEOUT_S = 180.0
 ASSUMED_TOKEN_LIFETIME_S = 3600  # Spotify's documented access-token lifetime
 
@@ -37,10 +42,10 @@ class _PKCE(spotipy.SpotifyPKCE):
             token_info["expires_in"] = ASSUMED_TOKEN_LIFETIME_S
         return super()._add_custom_values_to_token_info(token_info)
 
-    def has_scopes(self, token: dict) -> bool:
-        """Whether the token grants every scope this sign-in asks for (spotipy's subset check)."""
+    def has_scopes(self, token: dict, scopes: tuple[str, ...] = PLAYLIST_SCOPES) -> bool:
+        """Whether the token grants every one of ``scopes`` (spotipy's subset check)."""
         granted = token.get("scope")
-        return isinstance(granted, str) and self._is_scope_subset(self.scope, granted)
+        return isinstance(granted, str) and self._is_scope_subset(" ".join(scopes), granted)
 
     def expires_soon(self, token: dict) -> bool:
         """spotipy's expiry check (a minute early); a token saved without expires_at counts as expired."""
@@ -84,6 +89,12 @@ class SpotifyAuth:
     def signed_in(self) -> bool:
         token = self.cache.get_cached_token()
         return bool(token and token.get("refresh_token") and self._pkce.has_scopes(token))
+
+    def missing_scopes(self, scopes: tuple[str, ...]) -> list[str]:
+        """Which of ``scopes`` the cached sign-in lacks (all of them without a sign-in)."""
+        token = self.cache.get_cached_token() or {}
+        granted = set(str(token.get("scope") or "").split())
+        return [scope for scope in scopes if scope not in granted]
 
     def sign_in(self, cancel: threading.Event | None = None, timeout: float = SIGN_IN_TIMEOUT_S) -> None:
         """Open Spotify's consent page, wait for its redirect to our loopback address and store the token.
@@ -169,8 +180,9 @@ class SpotifyAuth:
                                f"Spotify refused to refresh the sign-in ({exc.error_description or exc.error}); "
                                f"{self.again}.") from exc
         except (requests.RequestException, ValueError) as exc:
-            raise SpotifyError(f"Cannot reach Spotify's sign-in service ({type(exc).__name__}); check your "
-                               "connection.") from exc
+            unreachable = Offline if isinstance(exc, requests.RequestException) else SpotifyError
+            raise unreachable(f"Cannot reach Spotify's sign-in service ({type(exc).__name__}); check your "
+                              "connection.") from exc
         if not isinstance(fresh, dict) or not isinstance(fresh.get("access_token"), str):
             raise SpotifyError(f"Spotify's sign-in service answered without an access token; {self.again}.")
         return fresh

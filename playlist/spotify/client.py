@@ -17,10 +17,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from playlist.builder import SearchPage
-from playlist.spotify.auth import SpotifyAuth
+from playlist.builder import SearchPage, Track
+from playlist.spotify.auth import PLAYER_SCOPES, SpotifyAuth
 from playlist.spotify.config import REQUEST_TIMEOUT_S
 from playlist.spotify.errors import (
+    NoDevice,
+    Offline,
+    PermissionNeeded,
+    PremiumRequired,
     RateLimited,
     SignInRequired,
     SpotifyError,
@@ -28,8 +32,11 @@ from playlist.spotify.errors import (
     error_details,
     explain,
     format_wait,
+    no_device_message,
+    permission_message,
+    premium_message,
 )
-from playlist.spotify.parse import as_dict, nonblank, parse_track
+from playlist.spotify.parse import Device, Playback, as_dict, nonblank, parse_device, parse_playback, parse_track
 
 MAX_RATE_LIMIT_WAIT_S = 3.0
 
@@ -60,7 +67,7 @@ class SpotifyClient:
                 response = self._session.request(method, url, params=params, json=body, headers=headers,
                                                  timeout=REQUEST_TIMEOUT_S)
             except requests.RequestException as exc:
-                raise SpotifyError(f"Cannot reach Spotify ({type(exc).__name__}); check your connection.") from exc
+                raise Offline(f"Cannot reach Spotify ({type(exc).__name__}); check your connection.") from exc
             if response.status_code == 401 and not refreshed:
                 refreshed = True
                 self.auth.force_refresh()
@@ -83,11 +90,24 @@ class SpotifyClient:
             if response.status_code == 401:
                 raise SignInRequired(f"Spotify no longer accepts this sign-in; {self.auth.again} to sign in again.")
             if response.status_code >= 400:
-                raise SpotifyError(describe_api_error(response, self.auth.again))
+                raise self._player_refusal(response, path) or SpotifyError(describe_api_error(response,
+                                                                                               self.auth.again))
             try:
                 return response.json() if response.content else None
             except ValueError:
                 return None
+
+    def _player_refusal(self, response: requests.Response, path: str) -> SpotifyError | None:
+        """The typed error for a refused player or library call, by Spotify's reason (None for others)."""
+        _, message, reason = error_details(response)
+        if reason == "PREMIUM_REQUIRED":
+            return PremiumRequired(premium_message())
+        gone = response.status_code == 404 and path.startswith("me/player") and "device" in (message or "").lower()
+        if reason == "NO_ACTIVE_DEVICE" or gone:
+            return NoDevice(no_device_message(self.auth.again))
+        if response.status_code == 403 and "scope" in (message or "").lower():
+            return PermissionNeeded(permission_message(self.auth.again))
+        return None
 
     def search_tracks(self, query: str, limit: int = 10, offset: int = 0) -> SearchPage:
         result = self.request("GET", "search", params={"q": query, "type": "track", "limit": limit,
@@ -136,6 +156,48 @@ class SpotifyClient:
         result = as_dict(self.request("GET", f"playlists/{playlist_id}", params={"fields": "items(total)"}))
         total = as_dict(result.get("items") or result.get("tracks")).get("total")
         return total if isinstance(total, int) else None
+
+
+    # --- the player and the library (Premium; the DJ's scopes) --------------------------------------------
+    def _player_call(self, method: str, path: str, params: dict | None = None, body: dict | None = None) -> object:
+        # A sign-in from before the DJ lacks its scopes: ask for them, once, before Spotify refuses.
+        if self.auth.missing_scopes(PLAYER_SCOPES):
+            raise PermissionNeeded(permission_message(self.auth.again))
+        return self.request(method, path, params=params, body=body)
+
+    def devices(self) -> list[Device]:
+        """The user's Spotify Connect devices (GET /me/player/devices)."""
+        devices = as_dict(self._player_call("GET", "me/player/devices")).get("devices")
+        return [d for d in map(parse_device, devices if isinstance(devices, list) else []) if d is not None]
+
+    def playback(self) -> Playback | None:
+        """What plays, where (GET /me/player); None when nothing does."""
+        return parse_playback(self._player_call("GET", "me/player"))
+
+    def upcoming(self) -> tuple[Track | None, list[Track]]:
+        """(the playing track, the tracks after it: queue first, then the context) (GET /me/player/queue)."""
+        body = as_dict(self._player_call("GET", "me/player/queue"))
+        queue = body.get("queue")
+        return (parse_track(body.get("currently_playing")),
+                [t for t in map(parse_track, queue if isinstance(queue, list) else []) if t is not None])
+
+    def play(self, context_uri: str, device_id: str | None = None) -> None:
+        """Play a playlist (or album) from its start, on ``device_id`` or the active device."""
+        self._player_call("PUT", "me/player/play", params={"device_id": device_id} if device_id else None,
+                          body={"context_uri": context_uri})
+
+    def add_to_queue(self, uri: str) -> None:
+        """Queue a track after the playing one, on the active device (POST /me/player/queue)."""
+        self._player_call("POST", "me/player/queue", params={"uri": uri})
+
+    def next_track(self) -> None:
+        """Skip to the next track on the active device (POST /me/player/next)."""
+        self._player_call("POST", "me/player/next")
+
+    def save_to_library(self, uris: list[str]) -> None:
+        """Save tracks to the user's library (PUT /me/library, 2026's one call for every kind, 40 at most)."""
+        for start in range(0, len(uris), 40):
+            self._player_call("PUT", "me/library", params={"uris": ",".join(uris[start:start + 40])})
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:

@@ -33,6 +33,36 @@ class SignInCancelled(SpotifyError):
     """The user cancelled, or never finished, the browser sign-in."""
 
 
+class Offline(SpotifyError):
+    """Spotify could not be reached at all (no network, DNS, a timeout): worth retrying later."""
+
+
+class PermissionNeeded(SignInRequired):
+    """The sign-in predates a permission this call needs: signing in once more grants it."""
+
+
+class PremiumRequired(SpotifyError):
+    """Spotify refused a player command (play, queue, next): the account has no Premium."""
+
+
+class NoDevice(SpotifyError):
+    """No Spotify app is open to play on (none active, none listed, or the chosen one went away)."""
+
+
+def no_device_message(again: str) -> str:
+    return f"No Spotify is open to play on: open Spotify on any device (phone, desktop, web player) and {again}."
+
+
+def premium_message() -> str:
+    return ("Spotify plays music from other apps only for Premium accounts (403 PREMIUM_REQUIRED); the playlist is "
+            "made, play it in Spotify yourself.")
+
+
+def permission_message(again: str) -> str:
+    return ("moodtunes now starts your music and follows your mood, which needs Spotify's permission to control "
+            f"playback and save the tracks you like; {again} to sign in once more and allow it.")
+
+
 class RateLimited(SpotifyError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after

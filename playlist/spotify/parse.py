@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from playlist.builder import Track
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    type: str = ""
+    is_active: bool = False
+    is_restricted: bool = False  # Spotify accepts no Web API commands for it
+
+
+@dataclass(frozen=True)
+class Playback:
+    """What plays on the user's Spotify (GET /me/player)."""
+
+    track: Track | None
+    context_uri: str | None
+    device: Device | None
+    is_playing: bool
 
 
 def parse_track(item: object) -> Track | None:
@@ -30,3 +51,22 @@ def nonblank(value: object) -> str | None:
 def as_dict(value: object) -> dict:
     """An object field, or an empty one when Spotify sent null or something else."""
     return value if isinstance(value, dict) else {}
+
+
+def parse_device(item: object) -> Device | None:
+    """A Device from the device list, or None for one without an id (Spotify lists some that way)."""
+    item = as_dict(item)
+    device_id = nonblank(item.get("id"))
+    if device_id is None:
+        return None
+    return Device(device_id, nonblank(item.get("name")) or "a Spotify device", nonblank(item.get("type")) or "",
+                  item.get("is_active") is True, item.get("is_restricted") is True)
+
+
+def parse_playback(body: object) -> Playback | None:
+    """The playback state, or None when nothing plays (Spotify's 204, or an empty reply)."""
+    body = as_dict(body)
+    if not body:
+        return None
+    return Playback(parse_track(body.get("item")), nonblank(as_dict(body.get("context")).get("uri")),
+                    parse_device(body.get("device")), body.get("is_playing") is True)
