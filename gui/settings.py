@@ -8,6 +8,7 @@ default is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -44,12 +45,12 @@ class WindowChoices:
     def load(cls, store: QSettings) -> WindowChoices:
         default = cls()
 
-        def read(key: str, what: str, parse: object, fallback: object, shown: str) -> object:
+        def read(key: str, what: str, parse: Callable[[str], object], fallback: object, shown: str) -> object:
             value = store.value(key)
             if value is None or value == "":  # never saved
                 return fallback
             try:
-                return parse(value)
+                return parse(str(value))  # an INI file gives text; a value set in this run keeps its type
             except ValueError as exc:
                 warn(f"the window's saved {what} in {store.fileName()} is unusable ({exc}); using {shown}.")
                 return fallback
@@ -57,10 +58,10 @@ class WindowChoices:
         geometry = store.value("window/geometry")
         return cls(
             camera=read("video/camera", "camera", parse_camera_index, default.camera, f"camera {default.camera}"),
-            resolution=read("video/resolution", "camera resolution", lambda v: parse_resolution(str(v)),
-                            default.resolution, format_resolution(default.resolution)),
-            strategy=read("playlist/strategy", "playlist strategy", lambda v: parse_strategy(str(v)),
-                          default.strategy, default.strategy),
+            resolution=read("video/resolution", "camera resolution", parse_resolution, default.resolution,
+                            format_resolution(default.resolution)),
+            strategy=read("playlist/strategy", "playlist strategy", parse_strategy, default.strategy,
+                          default.strategy),
             geometry=geometry.data() if isinstance(geometry, QByteArray) else b"",
         )
 

@@ -89,8 +89,10 @@ class MainWindow(QMainWindow):
             self.resize(1100, 700)
 
     def action(self, name: str) -> QAction:
+        """The action named ``name`` (one action, not a group or a submenu)."""
         entry = self.entries[name]
-        assert isinstance(entry, QAction), f"{name} names a group of actions"
+        if not isinstance(entry, QAction):
+            raise TypeError(f"{name!r} names {type(entry).__name__}, not one action")
         return entry
 
     def _bind_keys(self) -> None:
@@ -106,7 +108,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("main-toolbar")
         self._fill(toolbar, TOOLBAR)
         for button in toolbar.findChildren(QToolButton):
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space must pause, not press a button
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the window's keys (Space) must not press a button
 
     def _fill(self, bar: QWidget, names: tuple[str | None, ...]) -> None:
         """Add the named entries to a menu or the toolbar, in order."""
