@@ -100,6 +100,11 @@ class EngineController(Controller):
         self.source_kind = "camera" if given.path is None else "video"  # until the engine says
         self.source_problem = ""  # why nothing is analysed (no camera, ...): said alike everywhere
         self.ended = False
+        # The analysis thread must end with the window even when the window is deleted without being
+        # closed (a test's, dropped at its end): Qt then deletes this controller, and "destroyed" stops
+        # the thread. A plain list, not self: self is half gone by then.
+        self._live_workers: list[AnalysisWorker] = []
+        self.destroyed.connect(lambda _obj=None, workers=self._live_workers: [w.stop(0.8) for w in workers])
         self._build_actions()
 
     def _build_actions(self) -> None:
@@ -157,6 +162,7 @@ class EngineController(Controller):
         self.worker.warning.connect(self.warn)
         self.worker.finished.connect(self._source_ended)
         self.worker.set_paused(self.pause_action.isChecked())
+        self._live_workers[:] = [self.worker]
         self.worker.start()
 
     def close(self) -> None:
