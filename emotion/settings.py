@@ -41,7 +41,12 @@ def parse_resolution(text: str) -> tuple[int, int]:
     found = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
     if not found:
         raise ValueError(f"expected WIDTHxHEIGHT, such as 1280x720; got {text!r}")
-    width, height = int(found[1]), int(found[2])
+    return checked_resolution((int(found[1]), int(found[2])))
+
+
+def checked_resolution(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` if a camera could give it; ValueError says why not."""
+    width, height = size
     if not (64 <= width <= 7680 and 48 <= height <= 4320):
         raise ValueError(f"{width}x{height} is not a camera resolution: from 64x48 to 7680x4320")
     return width, height
@@ -63,6 +68,8 @@ class SourceSettings:
     def __post_init__(self) -> None:
         if self.camera is not None:
             parse_camera_index(self.camera)
+        if self.resolution is not None:
+            checked_resolution(self.resolution)
 
     @property
     def target(self) -> str | int:

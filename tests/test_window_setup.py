@@ -103,6 +103,8 @@ def test_the_command_line_becomes_one_typed_settings_object():
     assert settings().source.target == 0 and settings().source.camera_size == DEFAULT_RESOLUTION
     with pytest.raises(ValueError, match="cameras are numbered"):
         SourceSettings(camera=-1)
+    with pytest.raises(ValueError, match="not a camera resolution"):
+        SourceSettings(resolution=(10, 10))
 
 
 def test_a_bad_remembered_value_is_one_warning_and_the_default(qtbot, tmp_path, capfd):
