@@ -39,6 +39,9 @@ def run(settings: AppSettings) -> int:
     window.show()
     window.start()
     status = app.exec()
+    # The window closed without waiting long for the analysis thread; the process must not end
+    # under it (a thread still in OpenCV at exit aborts the process), which a loaded machine allows.
+    window.engine.close(timeout=5.0)
     # 128 + the signal's number, as the headless run and shells report it: 130 Ctrl-C, 143 SIGTERM
     return 128 + signals.received[0] if signals.received else status
 

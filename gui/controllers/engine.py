@@ -165,9 +165,10 @@ class EngineController(Controller):
         self._live_workers[:] = [self.worker]
         self.worker.start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.8) -> None:
+        """Stop the analysis thread, waiting up to ``timeout`` s (the window closes at once either way)."""
         if self.worker is not None:
-            self.worker.stop(timeout=0.8)
+            self.worker.stop(timeout)
 
     def warn(self, message: str) -> None:
         warn(message)
