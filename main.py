@@ -4,6 +4,7 @@ usage examples:
   moodtunes                                  the desktop app on camera 0 (or the last one chosen)
   moodtunes --source clip.mp4 --headless     one JSON line per frame, then a summary line
   moodtunes --source clip.mp4 --benchmark    only the summary, as fast as possible
+  moodtunes --follow                         the window, and the music follows your mood (Spotify Premium)
   moodtunes --source clip.mp4 --headless --follow   the DJ too: its actions as JSON lines (Spotify Premium)
   moodtunes playlist --mood happy            a playlist for a mood, played on your Spotify (--no-play: only made)
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from playlist.cli import add_follow_arguments
 
     add_follow_arguments(p)
+    p.add_argument("--no-play", action="store_true",
+                   help="window: P only makes the playlist and does not start it on your Spotify (the Playlist "
+                        "menu's \"Play when made\")")
 
     sub = p.add_subparsers(dest="command", metavar="{playlist,calibrate,serve}", parser_class=CommandParser)
     pl = sub.add_parser("playlist", help="make a Spotify playlist for a mood or a photo's mood (no camera)",

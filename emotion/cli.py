@@ -138,6 +138,10 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
                               calibration_file=Path(calibration) if calibration else None,
                               use_calibration=not given("no_calibration", False)),
         first_face_report=bool(given("first_face_report", False)),
+        follow=bool(given("follow", False)),
+        follow_hold_s=given("follow_hold"),
+        follow_gap_s=given("follow_gap"),
+        play_when_made=False if given("no_play", False) else None,
     )
 
 

@@ -127,3 +127,7 @@ class AppSettings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     first_face_report: bool = False  # window: print launch-to-first-face time (JSON) and quit: a benchmark
     timeline_span_s: float = SPAN_S  # window: how far back the mood timeline reaches
+    follow: bool = False  # window: the DJ follows the mood from the start (--follow)
+    follow_hold_s: float | None = None  # window: --follow-hold; None: the DJ's default
+    follow_gap_s: float | None = None  # window: --follow-gap; None: the DJ's default
+    play_when_made: bool | None = None  # window: False with --no-play; None: as chosen last in the window

@@ -22,7 +22,10 @@ class KeyBinding:
 
 
 KEYS = (
-    KeyBinding(("P",), "playlist", "make a Spotify playlist from the current mood"),
+    KeyBinding(("P",), "playlist", "make a Spotify playlist from the current mood and play it"),
+    KeyBinding(("F",), "follow", "follow my mood: the music changes when a new mood holds (on / off)"),
+    KeyBinding(("L",), "like", "like the playing track: saved to your library, remembered for its mood"),
+    KeyBinding(("N",), "skip", "skip to the next track; the skipped one is never picked for that mood again"),
     KeyBinding(("C",), "calibrate",
                "calibrate: hold a relaxed, neutral face for 3 s (your resting face then reads as neutral)"),
     KeyBinding(("Space",), "pause", "pause / resume the video"),

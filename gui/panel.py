@@ -1,4 +1,4 @@
-"""The side panel and its sections: the mood, the calibration and what P did.
+"""The side panel and its sections: the mood, the calibration, what P did and what the DJ plays.
 
 Each section belongs to one controller (gui/controllers), which tells it what to show; the
 sections only show what they are given. The panel stacks them in a fixed-width column.
@@ -7,6 +7,7 @@ sections only show what they are given. The panel stacks them in a fixed-width c
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
@@ -15,6 +16,9 @@ from emotion.classes import EMOTIONS, STYLES
 from gui.keys import key_of
 from gui.widgets import NO_FACE
 from gui.workers import ViewFrame
+
+if TYPE_CHECKING:
+    from playlist.builder import Track
 
 MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
 NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
@@ -196,3 +200,71 @@ class PlaylistSection(Section):
         self.sign_in_link.setText(f"If no browser opened, open this link to sign in to Spotify:<br>"
                                   f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
         self.sign_in_box.show()
+
+
+class DJSection(Section):
+    """The DJ: whether it follows the mood, the track playing (title, artist, link; the mood it was picked
+    for; the device), its last few actions with their times, and its latest problem in one line."""
+
+    space_above = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.following = QLabel()
+        self.following.setWordWrap(True)
+        self.now_playing = self._rich_label()
+        self.problem = self._rich_label()
+        self.problem.setStyleSheet("color: #e57373;")
+        self.sign_in_button = QPushButton("Sign in to Spotify")
+        self.sign_in_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the window's keys must reach the window
+        self.sign_in_button.hide()
+        self.recent = QLabel()
+        self.recent.setWordWrap(True)
+        self.recent.setStyleSheet("color: #888;")
+        for widget in (self.following, self.now_playing, self.problem, self.sign_in_button, self.recent):
+            self.column.addWidget(widget)
+        self.show_following(False, None, 0.0, 0.0)
+        self.show_track(None, None, None)
+        self.show_problem("")
+        self.show_recent([])
+
+    @staticmethod
+    def _rich_label() -> QLabel:
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setOpenExternalLinks(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        return label
+
+    def show_following(self, on: bool, holding: str | None, held_s: float, hold_s: float) -> None:
+        key = key_of("follow")
+        if not on:
+            self.following.setText(f"DJ: not following your mood ({key}: follow it).")
+        elif holding is None:
+            self.following.setText(f"DJ: following your mood ({key}: stop).")
+        else:
+            self.following.setText(f"DJ: following your mood ({key}: stop); {holding} for "
+                                   f"{min(held_s, hold_s):.0f} of {hold_s:g} s.")
+
+    def show_track(self, track: Track | None, mood: str | None, device: str | None) -> None:
+        """The playing track, or the keys that start music when none is known."""
+        if track is None:
+            self.now_playing.setText(f"Nothing playing yet: {key_of('playlist')} plays a playlist for your mood.")
+            return
+        picked = f"for <b>{html.escape(mood)}</b>" if mood else "not picked by moodtunes"
+        where = f" · on {html.escape(device)}" if device else ""
+        link = f' · <a href="{html.escape(track.url)}">open</a>' if track.url else ""
+        self.now_playing.setText(f"♪ <b>{html.escape(track.name)}</b><br>{html.escape(', '.join(track.artists))}"
+                                 f"{link}<br>{picked}{where} · {key_of('like')}: like, {key_of('skip')}: skip")
+
+    def show_problem(self, text: str, sign_in: bool = False) -> None:
+        """The DJ's latest problem as rich text ("" when there is none), with a sign-in button when that fixes it."""
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
+        self.sign_in_button.setVisible(sign_in)
+
+    def show_recent(self, lines: list[str]) -> None:
+        self.recent.setText("\n".join(lines))
+        self.recent.setVisible(bool(lines))

@@ -32,6 +32,13 @@ def parse_strategy(text: str) -> str:
     return text
 
 
+def parse_switch(text: str) -> bool:
+    """On or off, as QSettings writes a bool to an INI file ("true" / "false")."""
+    if text.lower() not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return text.lower() == "true"
+
+
 @dataclass(frozen=True)
 class WindowChoices:
     """The choices a person makes in the window and finds again at the next start."""
@@ -39,6 +46,7 @@ class WindowChoices:
     camera: int = 0
     resolution: tuple[int, int] = DEFAULT_RESOLUTION
     strategy: str = "match"
+    play_when_made: bool = True  # P starts the playlist it made (Playlist → Play when made)
     geometry: bytes = b""  # QMainWindow.saveGeometry(); empty: the default size
 
     @classmethod
@@ -62,12 +70,15 @@ class WindowChoices:
                             format_resolution(default.resolution)),
             strategy=read("playlist/strategy", "playlist strategy", parse_strategy, default.strategy,
                           default.strategy),
+            play_when_made=read("playlist/play_when_made", "\"Play when made\" choice", parse_switch,
+                                default.play_when_made, "on"),
             geometry=geometry.data() if isinstance(geometry, QByteArray) else b"",
         )
 
     def save(self, store: QSettings) -> None:
         store.setValue("window/geometry", QByteArray(self.geometry))
         store.setValue("playlist/strategy", self.strategy)
+        store.setValue("playlist/play_when_made", self.play_when_made)
         store.setValue("video/camera", self.camera)
         store.setValue("video/resolution", format_resolution(self.resolution))
         store.sync()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections import deque
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
@@ -15,11 +16,12 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from emotion.classes import STYLES
-from emotion.history import MoodHistory
+from emotion.history import MAX_SEGMENTS, Mark, MoodHistory
 
 BACKGROUND = QColor("#111")
 EMPTY_STRIP = QColor("#2b2b2b")  # no mood: no face, paused, or before the session
 MARK_COLOUR = QColor("#ffffff")
+MUSIC_COLOUR = QColor("#1ed760")  # Spotify's green: where the DJ changed the music (played or queued)
 AXIS_COLOUR = QColor("#bbbbbb")
 TICK_STEPS_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 STRIP_HEIGHT = 18
@@ -47,7 +49,8 @@ def time_ticks(span: float, max_gaps: int = 6) -> list[tuple[float, str]]:
 
 
 class MoodTimeline(QWidget):
-    """The last ``history.span`` seconds: each mood in its colour, a white mark per playlist, a time axis.
+    """The last ``history.span`` seconds: each mood in its colour, a white mark per playlist, a green mark
+    (a line with a round head) where the DJ changed the music, and a time axis.
 
     "now" is the right edge and moves on with ``clock`` (the clock the history is fed on),
     so a pause or a lost camera shows as a gap growing from the right.
@@ -59,11 +62,19 @@ class MoodTimeline(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(MARK_HEAD + STRIP_HEIGHT + 6 + self.fontMetrics().height() + 4)
         self.setToolTip(f"Your mood over the last {format_duration(history.span)}; "
-                        "a white mark for each playlist made.")
+                        "a white mark for each playlist made, a green one where the DJ changed the music.")
+        self.music: deque[Mark] = deque(maxlen=MAX_SEGMENTS)  # the DJ's changes, on ``clock``
         # The strip moves by a pixel every span / width seconds (about 0.3 s for 5 minutes on
         # 1000 px); frames arriving faster than that need no repaint of their own.
         self._timer = QTimer(self, interval=250, timeout=self.update)
         self._timer.start()
+
+    def mark_music(self, moment: float, label: str) -> None:
+        """The DJ changed the music at ``moment`` (on ``clock``) for the mood ``label``."""
+        self.music.append(Mark(moment, label))
+        while self.music and self.music[0].time < moment - self.history.span:
+            self.music.popleft()
+        self.update()
 
     def strip_rect(self) -> QRectF:
         """Where the strip is drawn, inside margins that leave room for the first and last tick labels."""
@@ -93,6 +104,14 @@ class MoodTimeline(QWidget):
             x = x_at(mark.time)
             painter.drawLine(QPointF(x, strip.top()), QPointF(x, strip.bottom()))
             painter.drawPolygon(QPolygonF([QPointF(x - 4, 0), QPointF(x + 4, 0), QPointF(x, MARK_HEAD)]))
+        painter.setPen(QPen(MUSIC_COLOUR, 2))
+        painter.setBrush(MUSIC_COLOUR)
+        for mark in self.music:
+            if mark.time < now - span:
+                continue
+            x = x_at(mark.time)
+            painter.drawLine(QPointF(x, strip.top()), QPointF(x, strip.bottom()))
+            painter.drawEllipse(QPointF(x, MARK_HEAD / 2), MARK_HEAD / 2, MARK_HEAD / 2)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setPen(AXIS_COLOUR)
         metrics = painter.fontMetrics()

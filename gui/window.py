@@ -20,6 +20,7 @@ from emotion.sources import FrameSource, Warn
 from gui.controllers import (
     CalibrationController,
     Controller,
+    DJController,
     EngineController,
     Entry,
     PlaylistController,
@@ -34,11 +35,11 @@ from gui.widgets import StatusLine, VideoView
 # The menus and the toolbar, by action name (see each controller's actions()); None: a separator.
 MENUS = (
     ("&File", ("open", None, "quit")),
-    ("&Playlist", ("playlist", None, "strategies")),
+    ("&Playlist", ("playlist", "play_when_made", None, "strategies", None, "follow", "like", "skip")),
     ("&Video", ("pause", None, "calibrate", "reset_calibration", None, "cameras", "resolutions")),
     ("V&iew", ("summary",)),
 )
-TOOLBAR = ("playlist", "strategies", None, "pause", "calibrate", "quit")
+TOOLBAR = ("playlist", "strategies", None, "follow", "like", "skip", None, "pause", "calibrate", "quit")
 
 
 class MainWindow(QMainWindow):
@@ -64,9 +65,13 @@ class MainWindow(QMainWindow):
         self.engine = EngineController(self, settings, self.choices, self.view, self.status_line, make_recognizer,
                                        make_source)
         self.calibration = CalibrationController(self, self.engine, settings.engine.calibration_path)
-        self.playlist = PlaylistController(self, self.engine, self.choices.strategy, make_playlist, open_url)
-        self.timeline = TimelineController(self, self.engine, self.playlist, settings.timeline_span_s)
-        self.controllers: tuple[Controller, ...] = (self.engine, self.calibration, self.playlist, self.timeline)
+        play_when_made = self.choices.play_when_made if settings.play_when_made is None else settings.play_when_made
+        self.playlist = PlaylistController(self, self.engine, self.choices.strategy, make_playlist, open_url,
+                                           play_when_made, self.choices.play_when_made)
+        self.dj = DJController(self, self.engine, self.playlist, settings)
+        self.timeline = TimelineController(self, self.engine, self.playlist, self.dj, settings.timeline_span_s)
+        self.controllers: tuple[Controller, ...] = (self.engine, self.calibration, self.playlist, self.dj,
+                                                    self.timeline)
 
         self.panel = SidePanel([c.section for c in self.controllers if c.section is not None])
         central = QWidget()
@@ -130,7 +135,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's naming)
         self.choices = replace(self.engine.remembered(self.choices), strategy=self.playlist.strategy,
-                               geometry=self.saveGeometry().data())
+                               play_when_made=self.playlist.remembered_play, geometry=self.saveGeometry().data())
         self.choices.save(self.store)
         for controller in self.controllers:
             controller.close()

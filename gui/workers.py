@@ -116,10 +116,10 @@ class PlaylistWorker(QObject):
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, emotion: str, confidence: float, strategy: str) -> None:
+    def start(self, emotion: str, confidence: float, strategy: str, play: bool = False) -> None:
         self._cancel.clear()
-        self._thread = threading.Thread(target=self._run, args=(emotion, confidence, strategy), name="playlist",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(emotion, confidence, strategy, play),
+                                        name="playlist", daemon=True)
         self._thread.start()
 
     def cancel(self, timeout: float = 0.5) -> None:
@@ -127,14 +127,14 @@ class PlaylistWorker(QObject):
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _run(self, emotion: str, confidence: float, strategy: str) -> None:
+    def _run(self, emotion: str, confidence: float, strategy: str, play: bool) -> None:
         from playlist.make import web_search_url
         from playlist.spotify import NotConfigured
 
         try:
             result = self._make(emotion, confidence, strategy, progress=self.progress.emit, cancel=self._cancel,
                                 open_url=self._open_url, show_link=self.sign_in_link.emit,
-                                again=f"press {key_of('playlist')}")
+                                again=f"press {key_of('playlist')}", play=play)
         except NotConfigured as exc:
             self.failed.emit(str(exc), web_search_url(emotion))
         except MoodtunesError as exc:

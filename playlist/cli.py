@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playlist.dj import DJAction
+    from playlist.dj import DJAction, FollowSettings
 
 from emotion.classes import EMOTIONS
 from playlist.profiles import STRATEGIES
@@ -55,13 +55,22 @@ def add_follow_arguments(parser: argparse.ArgumentParser) -> None:
     """--follow and its timings: the music follows the mood (Spotify Premium; see the README's DJ section)."""
     from playlist.dj import FollowSettings
 
-    defaults = FollowSettings()
+    defaults = FollowSettings()  # None below: not given (the window's settings tell "not given" from the default)
     parser.add_argument("--follow", action="store_true",
                         help="the DJ: start music when a mood holds, and queue tracks for each new mood that holds")
-    parser.add_argument("--follow-hold", type=seconds, default=defaults.hold_s, metavar="S",
-                        help="how long a new mood must hold before the music follows it (default: %(default)g s)")
-    parser.add_argument("--follow-gap", type=seconds, default=defaults.gap_s, metavar="S",
-                        help="the least time between two changes of the music (default: %(default)g s)")
+    parser.add_argument("--follow-hold", type=seconds, metavar="S",
+                        help="how long a new mood must hold before the music follows it "
+                             f"(default: {defaults.hold_s:g} s)")
+    parser.add_argument("--follow-gap", type=seconds, metavar="S",
+                        help=f"the least time between two changes of the music (default: {defaults.gap_s:g} s)")
+
+
+def follow_settings(hold_s: float | None, gap_s: float | None, strategy: str = "match") -> FollowSettings:
+    """The DJ's timings as --follow-hold / --follow-gap give them (None: the default)."""
+    from playlist.dj import FollowSettings
+
+    given = {name: value for name, value in (("hold_s", hold_s), ("gap_s", gap_s)) if value is not None}
+    return FollowSettings(strategy=strategy, **given)
 
 
 class HeadlessFollower:
@@ -69,14 +78,12 @@ class HeadlessFollower:
 
     def __init__(self, args: argparse.Namespace, say: Callable[[str], None]) -> None:
         from emotion.paths import config_dir
-        from playlist.dj import FollowSettings
         from playlist.dj_worker import DJSession, DJWorker, signed_in_client
         from playlist.taste import TASTE_FILENAME, TasteMemory
 
         worker = DJWorker(lambda: signed_in_client("run this again"), TasteMemory(config_dir() / TASTE_FILENAME),
                           say=say, again="run this again")
-        self.session = DJSession(worker, FollowSettings(hold_s=args.follow_hold, gap_s=args.follow_gap),
-                                 following=True)
+        self.session = DJSession(worker, follow_settings(args.follow_hold, args.follow_gap), following=True)
         self.counts: Counter[str] = Counter()
 
     def frame(self, t: float, mood: str | None) -> None:

@@ -9,9 +9,10 @@ controllers and name its actions in ``gui.window.MENUS``/``TOOLBAR`` (and its ke
 
 from gui.controllers.base import Controller, Entry, Submenu
 from gui.controllers.calibration import CalibrationController
+from gui.controllers.dj import DJController
 from gui.controllers.engine import EngineController
 from gui.controllers.playlist import PlaylistController
 from gui.controllers.timeline import TimelineController
 
-__all__ = ["CalibrationController", "Controller", "EngineController", "Entry", "PlaylistController", "Submenu",
-           "TimelineController"]
+__all__ = ["CalibrationController", "Controller", "DJController", "EngineController", "Entry", "PlaylistController",
+           "Submenu", "TimelineController"]

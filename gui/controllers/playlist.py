@@ -1,5 +1,5 @@
-"""P in the window: a Spotify playlist from the current mood, made on a thread of its own, and the
-match / lift strategy it is made with."""
+"""P in the window: a Spotify playlist from the current mood, made on a thread of its own and started on
+the user's Spotify ("Play when made"), and the match / lift strategy it is made with."""
 
 from __future__ import annotations
 
@@ -41,9 +41,11 @@ def make_playlist_on_first_use(*args: object, **kwargs: object) -> PlaylistResul
 
 class PlaylistController(Controller):
     requested = Signal(str)  # P made a playlist start for this mood (the timeline marks the moment)
+    played = Signal(str, object)  # P's playlist started playing: the mood it was made for, its PlaylistResult
 
     def __init__(self, window: QObject, engine: EngineController, strategy: str,
-                 make_playlist: Callable | None = None, open_url: Callable[[str], object] | None = None) -> None:
+                 make_playlist: Callable | None = None, open_url: Callable[[str], object] | None = None,
+                 play_when_made: bool = True, remembered_play: bool = True) -> None:
         super().__init__(window)
         if open_url is None:
             import webbrowser
@@ -66,9 +68,15 @@ class PlaylistController(Controller):
             self.strategy_group.addAction(action)
             self.strategy_actions[name] = action
         self.strategy_actions[strategy].setChecked(True)
+        self.play_action = QAction("Play &when made", self, checkable=True, checked=play_when_made)
+        self.play_action.setToolTip("P also starts the playlist on your Spotify (Premium); off: P only makes it")
+        # What the window remembers: the menu's choice, not --no-play's for this run.
+        self.remembered_play = remembered_play
+        self.play_action.triggered.connect(lambda on: setattr(self, "remembered_play", on))
+        self._mood_asked = ""
 
     def actions(self) -> dict[str, Entry]:
-        return {"playlist": self.action, "strategies": self.strategy_group}
+        return {"playlist": self.action, "strategies": self.strategy_group, "play_when_made": self.play_action}
 
     @property
     def strategy(self) -> str:
@@ -88,18 +96,23 @@ class PlaylistController(Controller):
         self.requested.emit(mood.label)
         self.section.show_text(f"Making a {html.escape(self.strategy)} playlist for "
                                f"<b>{html.escape(mood.label)}</b>...")
-        self.worker.start(mood.label, mood.confidence, self.strategy)
+        self._mood_asked = mood.label
+        self.worker.start(mood.label, mood.confidence, self.strategy, play=self.play_action.isChecked())
 
     def close(self) -> None:
         self.worker.cancel(timeout=0.2)
 
     def _done(self, result: PlaylistResult) -> None:
         self.section.show_sign_in(None)
+        playing = f"<br>Playing on {html.escape(result.device)}." if result.device else ""
+        problem = f"<br>{linkified(result.play_problem)}" if result.play_problem else ""
         self.section.show_text(
             f"<b>{html.escape(result.name)}</b><br>{result.track_count} tracks · "
-            f'<a href="{html.escape(result.url)}">open in Spotify</a>'
+            f'<a href="{html.escape(result.url)}">open in Spotify</a>{playing}{problem}'
             + "".join(f"<br><i>{html.escape(note)}</i>" for note in result.notes)
         )
+        if result.device:
+            self.played.emit(self._mood_asked, result)
 
     def _failed(self, message: str, fallback_url: str) -> None:
         self.section.show_sign_in(None)

@@ -1,5 +1,5 @@
 """The mood over time: the history fed from each frame shown, its strip below the video, the playlist
-presses marked on it, and the session summary (View menu)."""
+presses and the DJ's changes of the music marked on it, and the session summary (View menu)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QWidget
 
 from emotion.history import MoodHistory
 from gui.controllers.base import Controller, Entry
+from gui.controllers.dj import DJController
 from gui.controllers.engine import EngineController
 from gui.controllers.playlist import PlaylistController
 from gui.timeline import MoodTimeline, SessionSummary
@@ -18,7 +19,7 @@ from gui.workers import ViewFrame
 
 class TimelineController(Controller):
     def __init__(self, window: QWidget, engine: EngineController, playlist: PlaylistController,
-                 span_s: float) -> None:
+                 dj: DJController, span_s: float) -> None:
         super().__init__(window)
         self.clock = time.monotonic  # wall time, so a pause shows as a gap
         self.history = MoodHistory(span=span_s)
@@ -27,6 +28,7 @@ class TimelineController(Controller):
         self.summary_action = QAction("Session &summary...", self, triggered=self.show_summary)
         engine.frame_shown.connect(self._frame_shown)
         playlist.requested.connect(self._mark)
+        dj.music_changed.connect(self._mark_music)
 
     def actions(self) -> dict[str, Entry]:
         return {"summary": self.summary_action}
@@ -41,3 +43,6 @@ class TimelineController(Controller):
     def _mark(self, label: str) -> None:
         self.history.mark(self.clock(), label)
         self.strip.update()
+
+    def _mark_music(self, seconds_ago: float, label: str) -> None:
+        self.strip.mark_music(self.clock() - seconds_ago, label)
