@@ -253,10 +253,13 @@ class DJSection(Section):
         if track is None:
             self.now_playing.setText(f"Nothing playing yet: {key_of('playlist')} plays a playlist for your mood.")
             return
-        picked = f"for <b>{html.escape(mood)}</b>" if mood else "not picked by moodtunes"
-        where = f" · on {html.escape(device)}" if device else ""
+        def text(words: str) -> str:
+            return html.escape(words, quote=False)
+
+        picked = f"for <b>{text(mood)}</b>" if mood else "not picked by moodtunes"
+        where = f" · on {text(device)}" if device else ""
         link = f' · <a href="{html.escape(track.url)}">open</a>' if track.url else ""
-        self.now_playing.setText(f"♪ <b>{html.escape(track.name)}</b><br>{html.escape(', '.join(track.artists))}"
+        self.now_playing.setText(f"♪ <b>{text(track.name)}</b><br>{text(', '.join(track.artists))}"
                                  f"{link}<br>{picked}{where} · {key_of('like')}: like, {key_of('skip')}: skip")
 
     def show_problem(self, text: str, sign_in: bool = False) -> None:

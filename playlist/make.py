@@ -155,11 +155,13 @@ def make_playlist(
     client = SpotifyClient(auth)
     notes: list[str] = []
 
+    taste = TasteMemory(config.config_dir / TASTE_FILENAME)
     previous = None if dry_run or new else recent.find(emotion, strategy, time.time())
+    if previous is not None and {t.uri for t in taste.skipped(emotion)} & {item[1] for item in previous["tracks"]}:
+        previous = None  # it holds a track skipped for this mood since: a skipped track never plays again for it
     if previous is not None:
         result = _reuse(previous, client, emotion, strategy, recent, progress, again, new_hint)
     else:
-        taste = TasteMemory(config.config_dir / TASTE_FILENAME)
         result = _create(profiles, client, emotion, confidence, strategy, recent, dry_run, seed, size, use_taste,
                          progress, again, notes, taste, exclude or [])
     if play and result.uri and result.track_count:  # an empty playlist (its tracks failed) has nothing to play

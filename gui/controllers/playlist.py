@@ -104,7 +104,7 @@ class PlaylistController(Controller):
 
     def _done(self, result: PlaylistResult) -> None:
         self.section.show_sign_in(None)
-        playing = f"<br>Playing on {html.escape(result.device)}." if result.device else ""
+        playing = f"<br>Playing on {html.escape(result.device, quote=False)}." if result.device else ""
         problem = f"<br>{linkified(result.play_problem)}" if result.play_problem else ""
         self.section.show_text(
             f"<b>{html.escape(result.name)}</b><br>{result.track_count} tracks · "
