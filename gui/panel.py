@@ -244,9 +244,11 @@ class DJSection(Section):
             self.following.setText(f"DJ: not following your mood ({key}: follow it).")
         elif holding is None:
             self.following.setText(f"DJ: following your mood ({key}: stop).")
+        elif held_s >= hold_s:
+            self.following.setText(f"DJ: following your mood ({key}: stop); {holding} has held {held_s:.0f} s.")
         else:
-            self.following.setText(f"DJ: following your mood ({key}: stop); {holding} for "
-                                   f"{min(held_s, hold_s):.0f} of {hold_s:g} s.")
+            self.following.setText(f"DJ: following your mood ({key}: stop); {holding} for {held_s:.0f} of "
+                                   f"{hold_s:g} s.")
 
     def show_track(self, track: Track | None, mood: str | None, device: str | None) -> None:
         """The playing track, or the keys that start music when none is known."""

@@ -53,6 +53,12 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float = 30) -> Pat
     return path
 
 
+def write_mood_clip(path: Path, parts: Iterable[tuple[np.ndarray, float]], fps: float = 5) -> Path:
+    """A clip whose face changes: each part is (face photo, seconds), the face drifting a little."""
+    frames = (face_scene(face, dx=60 + 4 * (i % 5)) for face, seconds in parts for i in range(round(seconds * fps)))
+    return write_clip(path, frames, fps=fps)
+
+
 def write_face_clip(path: Path, frames: int = 300, fps: float = 30, size: tuple[int, int] = (640, 480)) -> Path:
     """An MJPG clip of the astronaut drifting left and right; one face in every frame."""
     portrait = astronaut()

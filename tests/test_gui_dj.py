@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from clips import face_scene, write_clip
+from clips import write_mood_clip
 from conftest import FER2013_CSV, app_settings, needs
 from fake_spotify import consent_in_browser
 from PySide6.QtCore import QRect, QSettings, Qt
@@ -44,10 +44,9 @@ def happy_sad_happy(tmp_path_factory, astronaut_bgr):
     """13 s at 5 fps: the smiling astronaut 3 s, a sad FER2013 face 5 s, the astronaut again 5 s."""
     if not FER2013_CSV.exists():
         pytest.skip(f"{FER2013_CSV} not available (shared data)")
-    fps, sad = 5, fer2013_face(4, 21)  # a sad face the shipped model reads as sad
-    parts = [(astronaut_bgr, 3), (sad, 5), (astronaut_bgr, 5)]
-    frames = [face_scene(face, dx=60 + 4 * (i % 5)) for face, seconds in parts for i in range(seconds * fps)]
-    return write_clip(tmp_path_factory.mktemp("dj") / "happy-sad-happy.avi", frames, fps=fps)
+    sad = fer2013_face(4, 21)  # a sad face the shipped model reads as sad
+    return write_mood_clip(tmp_path_factory.mktemp("dj") / "happy-sad-happy.avi",
+                           [(astronaut_bgr, 3), (sad, 5), (astronaut_bgr, 5)], fps=5)
 
 
 def open_window(qtbot, store, source, *, loop=False, **app):
@@ -231,11 +230,14 @@ def test_the_follow_key_menu_and_toolbar_toggle_the_dj(qtbot, store, face_video)
 
 def test_following_without_a_sign_in_is_one_line_and_a_sign_in_button(qtbot, store, fake_spotify, face_video):
     window = open_window(qtbot, store, face_video, loop=True, follow=True, follow_hold_s=0.5)
+    said = []
+    window.dj._said.connect(said.append)
     problem = window.dj.section.problem
     qtbot.waitUntil(lambda: problem.isVisible() and "Not signed in" in problem.text(), timeout=20000)
     qtbot.waitUntil(lambda: window.dj.section.sign_in_button.isVisible(), timeout=5000)
-    qtbot.wait(2000)  # frames keep coming: the line is said once, not once per frame
-    assert problem.text().count("Not signed in") == 1 and window.engine.latest.analysis.index > 20
+    frames = window.engine.latest.analysis.index
+    qtbot.wait(2000)  # frames keep coming (the DJ asks again after 30 s, not per frame): said once
+    assert len(said) == 1 and "P" in said[0] and window.engine.latest.analysis.index > frames + 10
     qtbot.mouseClick(window.dj.section.sign_in_button, Qt.MouseButton.LeftButton)  # P's sign-in, then it plays
     qtbot.waitUntil(lambda: "Playing on" in window.playlist.section.label.text(), timeout=20000)
     assert fake_spotify.playing is not None
@@ -273,3 +275,22 @@ def test_the_music_mark_differs_from_the_p_mark(qtbot, store, face_video):
     assert abs(x - strip.right()) <= 6
     head = image.pixelColor(round(x), 3)
     assert QColor(head).green() > 150 and QColor(head).red() < 120  # a green head, not a white one
+
+
+def test_an_older_sign_in_leads_to_ps_sign_in_and_the_music_starts(qtbot, store, signed_in, face_video):
+    from playlist.spotify.auth import PLAYLIST_SCOPES
+
+    fake = signed_in
+    auth = SpotifyAuth(load_config())
+    token = auth.cache.get_cached_token()
+    auth.cache.save_token_to_cache({**token, "scope": " ".join(PLAYLIST_SCOPES)})  # a sign-in from before the DJ
+    window = open_window(qtbot, store, face_video, loop=True, follow=True, follow_hold_s=0.5)
+    problem, button = window.dj.section.problem, window.dj.section.sign_in_button
+    qtbot.waitUntil(lambda: "permission to control playback" in problem.text() and button.isVisible(), timeout=20000)
+    (made,) = fake.playlists.values()
+    assert f"https://open.spotify.com/playlist/{made['id']}" in problem.text() and fake.playing is None
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # P's sign-in: the browser opens, the user allows it
+    qtbot.waitUntil(lambda: "Playing on" in window.playlist.section.label.text(), timeout=20000)
+    assert fake.playing["context_uri"] == f"spotify:playlist:{made['id']}"  # the DJ's playlist, not a second one
+    assert len(fake.playlists) == 1
+    qtbot.waitUntil(lambda: not problem.isVisible() and not button.isVisible(), timeout=5000)

@@ -121,6 +121,7 @@ class DJController(Controller):
     def _played(self, mood: str, result: PlaylistResult) -> None:
         """P started a playlist: the music changed, and its tracks are the DJ's (never queued again)."""
         self._session().played(self._t, mood, result.tracks)
+        self.section.show_problem("")  # music plays: whatever stood in the way (a sign-in, no device) is over
 
     def _collect(self) -> None:
         if self.session is not None:
