@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import zipfile
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -41,10 +42,12 @@ def yunet_gone(tmp_path, monkeypatch):
 
 
 def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, make_playlist=None,
-                **options):
+                app=None, **options):
+    """The window on ``source``, shown and started; ``options`` as the command line names them, ``app`` sets
+    other fields of its AppSettings (follow=True, ...)."""
     options = {"loop": True, "detector": "haar", **options}
-    window = MainWindow(app_settings(source=str(source), **options), settings, make_playlist=make_playlist,
-                        open_url=open_url, make_recognizer=make_recognizer)
+    window = MainWindow(replace(app_settings(source=str(source), **options), **(app or {})), settings,
+                        make_playlist=make_playlist, open_url=open_url, make_recognizer=make_recognizer)
     qtbot.addWidget(window)
     with qtbot.waitActive(window):  # shortcuts act in the active window, as for a user's keystrokes
         window.show()

@@ -15,7 +15,10 @@ from conftest import FER2013_CSV, app_settings, needs
 from fake_spotify import consent_in_browser
 from PySide6.QtCore import QRect, QSettings, Qt
 from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QToolBar
 from test_dj_headless import fer2013_face
+from test_gui import open_window as open_gui_window
+from test_gui import wait_for_mood
 
 from emotion.cli import settings_from_args
 from emotion.paths import config_dir
@@ -50,19 +53,13 @@ def happy_sad_happy(tmp_path_factory, astronaut_bgr):
 
 
 def open_window(qtbot, store, source, *, loop=False, **app):
-    settings = replace(app_settings(source=str(source), loop=loop, detector="haar"), **app)
-    window = MainWindow(settings, store, open_url=lambda url: consent_in_browser(url) if "/authorize" in url else None)
-    qtbot.addWidget(window)
-    with qtbot.waitActive(window):  # keys act in the active window, as a person's keystrokes do
-        window.show()
-        window.activateWindow()
-    window.start()
-    return window
+    """The window on ``source`` (Haar), signing in through the fake's consent page when asked."""
+    return open_gui_window(qtbot, store, source, open_url=browser, loop=loop, app=app)
 
 
-def wait_for_mood(qtbot, window):
-    qtbot.waitUntil(lambda: window.engine.latest is not None and window.engine.latest.analysis.mood is not None,
-                    timeout=20000)
+def browser(url: str) -> None:
+    if "/authorize" in url:
+        consent_in_browser(url)
 
 
 def recent_lines(window) -> list[str]:
@@ -220,6 +217,9 @@ def test_play_when_made_is_a_remembered_menu_choice_and_no_play_turns_it_off(qtb
 
 def test_the_follow_key_menu_and_toolbar_toggle_the_dj(qtbot, store, face_video):
     window = open_window(qtbot, store, face_video, loop=True)
+    toolbar = window.findChild(QToolBar, "main-toolbar")
+    dj_actions = [window.action(name) for name in ("follow", "like", "skip")]
+    assert all(action in toolbar.actions() for action in dj_actions) and dj_actions[0].isCheckable()
     assert window.dj.session is None  # nothing of the DJ loads until it is used
     qtbot.keyClick(window, Qt.Key.Key_F)
     assert window.dj.follow_action.isChecked() and window.dj.session.following

@@ -24,9 +24,9 @@ from gui.controllers.playlist import PlaylistController, linkified
 from gui.keys import key_of
 from gui.panel import DJSection
 from gui.workers import ViewFrame
+from playlist.dj import ERROR, PLAY, QUEUE, DJAction  # pure decisions: no spotipy, no HTTP
 
 if TYPE_CHECKING:
-    from playlist.dj import DJAction
     from playlist.dj_worker import DJSession
     from playlist.make import PlaylistResult
 
@@ -132,8 +132,6 @@ class DJController(Controller):
             self.session.dj.settings = replace(self.session.dj.settings, strategy=self.playlist.strategy)
 
     def _handle(self, actions: list[DJAction]) -> None:
-        from playlist.dj import ERROR, PLAY, QUEUE
-
         for action in actions:
             if action.action == ERROR:
                 self.section.show_problem(linkified(action.detail), sign_in=action.reason == "sign_in")
