@@ -146,7 +146,7 @@ class PlaylistSection(Section):
 
     def __init__(self) -> None:
         super().__init__()
-        self.label = QLabel(f"Press {key_of('playlist')} to turn your mood into a Spotify playlist.")
+        self.label = QLabel(f"Press {key_of('playlist')} to turn your mood into a Spotify playlist and play it.")
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setOpenExternalLinks(True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -84,6 +85,7 @@ def main() -> int:
     window.start()
     app.exec()
     fake.stop()
+    shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in outcome.items() if k in ("screenshot", "actions")}), flush=True)
     return 0 if "screenshot" in outcome else 1
 
