@@ -77,10 +77,10 @@ class ServerDJ:
             self.session.following = on
         return self.state()
 
-    def played(self, mood: str, tracks: list[Track]) -> None:
-        """``POST /playlist`` started a playlist for ``mood``: the DJ counts it as its own."""
+    def played(self, mood: str, tracks: list[Track], device: str) -> None:
+        """``POST /playlist`` started a playlist for ``mood`` on ``device``: the DJ counts it as its own."""
         with self._lock:
-            self.session.played(self.now(), mood, tracks)
+            self.session.played(self.now(), mood, tracks, device)
 
     def like(self) -> float:
         """Like the track that plays; the stream time that names the request (see :meth:`outcome`)."""

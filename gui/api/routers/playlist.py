@@ -59,7 +59,7 @@ async def playlist(body: PlaylistRequest, state: ServerStateDep) -> PlaylistMade
     if result.play_error is not None:
         raise not_started(result.play_error, made)
     if result.device is not None:  # the music changed: following goes on from this playlist, not another
-        await run_in_threadpool(state.dj.played, emotion, result.tracks)
+        await run_in_threadpool(state.dj.played, emotion, result.tracks, result.device)
     return made
 
 
@@ -84,8 +84,10 @@ def not_started(exc: SpotifyError, made: PlaylistMade) -> ApiError:
     from playlist.spotify.errors import no_device_message
 
     if isinstance(exc, NoDevice):  # said the API's way: the request is what the user sends again
-        line = no_device_message("send POST /playlist again (the same playlist starts, no duplicate is made)")
-    else:
-        line = str(exc)  # no Premium, a permission to give (and how), or Spotify's own refusal
-    error = ApiError(403, line) if isinstance(exc, PremiumRequired) else playlist_error(exc, made.mood)
-    return ApiError(error.status, f"{line} The playlist: {made.url}", **error.extra, playlist=made.model_dump())
+        error = ApiError(409, no_device_message("send POST /playlist again (the same playlist starts, no duplicate "
+                                                "is made)"))
+    elif isinstance(exc, PremiumRequired):
+        error = ApiError(403, str(exc))
+    else:  # a permission to give (409, and how), a rate limit, or Spotify's own refusal
+        error = playlist_error(exc, made.mood)
+    return ApiError(error.status, f"{error} The playlist: {made.url}", **error.extra, playlist=made.model_dump())
