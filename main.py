@@ -11,13 +11,6 @@ usage examples:
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
   moodtunes serve --follow                   the same, with the DJ following the live mood (GET /dj)
 
-keys in the window:
-  P          make a Spotify playlist from the current mood
-  C          calibrate: hold a relaxed, neutral face for 3 s (your resting face then reads as neutral)
-  Space      pause / resume the video
-  Ctrl+O     open a photo or video instead of the camera
-  Q, Esc     quit
-
 environment:
   MOODTUNES_THREADS=N        threads for OpenCV and ONNX Runtime (default 1; without ONNX Runtime, 1 per core up to 4)
   MOODTUNES_CONFIG_DIR=DIR   where settings, the Spotify sign-in and the calibration are kept
@@ -46,8 +39,8 @@ from emotion.cli import (
     add_source_options,
     error,
     frame_count,
-    recognizer_from_args,
     resolution_from_args,
+    settings_from_args,
     source_from_args,
     warn,
 )
@@ -57,9 +50,12 @@ from playlist.spotify_setup import setup_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gui.keys import keys_help  # the window's key table, without Qt
+
     summary, details = __doc__.split("\n", 1)
     description = summary.removeprefix("moodtunes: ")
-    p = ArgumentParser(prog="moodtunes", description=description[0].upper() + description[1:], epilog=details.strip(),
+    epilog = details.strip().replace("\n\nenvironment:", f"\n\n{keys_help()}\n\nenvironment:", 1)
+    p = ArgumentParser(prog="moodtunes", description=description[0].upper() + description[1:], epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(p)
     mode = p.add_mutually_exclusive_group()
@@ -240,14 +236,14 @@ def configure_process() -> None:
 def run_headless(args: argparse.Namespace) -> int:
     import time
 
-    from emotion.calibration import saved_calibration_path
     from emotion.history import MoodHistory
     from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline, LatencyStats, peak_rss_mb
     from emotion.sources import open_source
     from playlist.cli import DJ_WAIT_S, HeadlessFollower
 
-    recognizer = recognizer_from_args(args)
+    settings = settings_from_args(args)
+    recognizer = settings.engine.make_recognizer()
     for note in (recognizer.detector.note, recognizer.calibration_note):
         if note:
             warn(note)
@@ -255,7 +251,8 @@ def run_headless(args: argparse.Namespace) -> int:
     stats = LatencyStats()
     moods = MoodHistory(span=0)  # only the share of each mood: no segments kept for drawing
     frames = with_faces = faces_total = 0
-    source = open_source(source_from_args(args), loop=args.loop, warn=warn, resolution=resolution_from_args(args))
+    source = open_source(settings.source.target, loop=settings.source.loop, warn=warn,
+                         resolution=settings.source.camera_size)
     dj = HeadlessFollower(args, warn) if args.follow and not args.benchmark else None
     stopped_by = None
     started = time.perf_counter()
@@ -303,7 +300,7 @@ def run_headless(args: argparse.Namespace) -> int:
         "device": recognizer.device,
         "precision": recognizer.precision,
         "checkpoint": str(recognizer.checkpoint_path),
-        "calibration": str(args.calibration or saved_calibration_path()) if recognizer.calibration else None,
+        "calibration": str(settings.engine.calibration_path) if recognizer.calibration else None,
         "peak_rss_mb": peak_rss_mb(),
     }
     if dj:  # the file is done: its pending requests get a bounded wait (none after a signal)
@@ -318,6 +315,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Capture the main face for --seconds, check it is a resting face, save it (or --reset)."""
+    from dataclasses import replace
     from pathlib import Path
 
     from emotion.calibration import delete_calibration, saved_calibration_path
@@ -329,14 +327,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.reset:
         print(f"Calibration {'deleted' if delete_calibration(path) else 'was not set'}: {path}", file=sys.stderr)
         return 0
-    args.no_calibration = True  # measure the raw face, not one shifted by an older calibration
-    recognizer = recognizer_from_args(args)
+    settings = settings_from_args(args)
+    # Measure the raw face, not one shifted by an older calibration.
+    recognizer = replace(settings.engine, use_calibration=False).make_recognizer()
     if not recognizer.can_calibrate:  # before anyone holds still for nothing
         raise MoodtunesError(recognizer.cannot_calibrate_reason + ".")
     if recognizer.detector.note:
         warn(recognizer.detector.note)
-    with open_source(source_from_args(args), loop=args.loop, warn=warn,
-                     resolution=resolution_from_args(args)) as source:
+    with open_source(settings.source.target, loop=settings.source.loop, warn=warn,
+                     resolution=settings.source.camera_size) as source:
         if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
             calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
             calibration.save(path)
@@ -383,7 +382,7 @@ def run_serve(args: argparse.Namespace) -> int:
                              calibration_file=Path(args.calibration) if args.calibration else None,
                              play=not args.no_play, follow=args.follow,
                              follow_settings=FollowSettings(hold_s=args.follow_hold, gap_s=args.follow_gap))
-    return serve(settings, lambda: recognizer_from_args(args),
+    return serve(settings, settings_from_args(args).engine.make_recognizer,
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
                                                                       resolution=resolution_from_args(args))))
 
@@ -391,7 +390,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_app(args: argparse.Namespace) -> int:
     from gui.app import run
 
-    return run(args)
+    return run(settings_from_args(args))
 
 
 def main(argv: list[str] | None = None) -> int:

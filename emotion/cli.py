@@ -1,7 +1,7 @@
-"""The command-line layer every front end shares: argument builders, the engine they ask for,
-and the one printer of ``warning:`` and ``error:`` lines.
+"""The command-line layer every front end shares: argument builders, the one conversion of the
+parsed options into typed settings, and the one printer of ``warning:`` and ``error:`` lines.
 
-``main.py`` (the app and its subcommands), ``playlist/cli.py``, ``gui/server.py`` and the
+``main.py`` (the app and its subcommands, ``serve`` included), ``playlist/cli.py`` and the
 ``python -m training.x`` scripts build their parsers and report problems through here, so an
 option reads and fails the same way everywhere. Importing this module loads neither OpenCV nor
 a model: the app sets OpenCV's process-wide settings first (``main.configure_process``).
@@ -10,16 +10,20 @@ a model: the app sets OpenCV's process-wide settings first (``main.configure_pro
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from pathlib import Path
+from typing import NoReturn
 
 from emotion.device import device_name
 from emotion.errors import MoodtunesError
-
-if TYPE_CHECKING:  # the engine loads only when a command needs it
-    from emotion.calibration import Calibration
-    from emotion.recognizer import EmotionRecognizer
+from emotion.settings import (
+    DEFAULT_RESOLUTION,
+    AppSettings,
+    EngineSettings,
+    SourceSettings,
+    parse_camera_index,
+    parse_resolution,
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -50,29 +54,19 @@ def frame_count(text: str) -> int:
 
 
 def camera_index(text: str) -> int:
-    """A camera number: 0, 1, ... (OpenCV crashes the process on a negative one, so it never gets one)."""
+    """A camera number: 0, 1, ... (see :func:`emotion.settings.parse_camera_index`)."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a camera number (0, 1, ...), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a camera: cameras are numbered 0, 1, 2, ...")
-    return value
-
-
-# What the app asks a camera for unless told otherwise (--resolution); see the README's "Speed and memory".
-DEFAULT_RESOLUTION = (640, 480)
+        return parse_camera_index(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def resolution(text: str) -> tuple[int, int]:
-    """A camera resolution, WIDTHxHEIGHT: 1280x720."""
-    found = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not found:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, such as 1280x720; got {text!r}")
-    width, height = int(found[1]), int(found[2])
-    if not (64 <= width <= 7680 and 48 <= height <= 4320):
-        raise argparse.ArgumentTypeError(f"{width}x{height} is not a camera resolution: from 64x48 to 7680x4320")
-    return width, height
+    """A camera resolution, WIDTHxHEIGHT: 1280x720 (see :func:`emotion.settings.parse_resolution`)."""
+    try:
+        return parse_resolution(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def device_arg(text: str) -> str:
@@ -125,34 +119,33 @@ def add_engine_options(p: argparse.ArgumentParser, default: str | None = None, c
                         help="ignore any saved calibration")
 
 
+def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    """The typed settings the options of :func:`add_source_options` and :func:`add_engine_options` ask for.
+
+    A subcommand's parser may lack some options (``calibrate`` has no --calibration): those keep
+    their defaults.
+    """
+    def given(name: str, default: object = None) -> object:
+        return getattr(args, name, default)
+
+    calibration = given("calibration")
+    return AppSettings(
+        source=SourceSettings(path=given("source"), camera=given("camera"), loop=bool(given("loop", False)),
+                              resolution=given("resolution")),
+        engine=EngineSettings(checkpoint=given("checkpoint"), device=given("device", "auto"),
+                              backend=given("backend", "auto"), detector=given("detector", "auto"),
+                              face_model=given("face_model"),
+                              calibration_file=Path(calibration) if calibration else None,
+                              use_calibration=not given("no_calibration", False)),
+        first_face_report=bool(given("first_face_report", False)),
+    )
+
+
 def source_from_args(args: argparse.Namespace) -> str | int:
     """What ``open_source`` gets: --source, else --camera, else camera 0."""
-    if getattr(args, "source", None) is not None:
-        return args.source
-    return getattr(args, "camera", None) or 0
+    return settings_from_args(args).source.target
 
 
 def resolution_from_args(args: argparse.Namespace) -> tuple[int, int]:
     """What the camera is asked for: --resolution, else DEFAULT_RESOLUTION."""
-    return getattr(args, "resolution", None) or DEFAULT_RESOLUTION
-
-
-def calibration_from_args(args: argparse.Namespace) -> Calibration | None:
-    """--calibration FILE, none with --no-calibration, else the one saved in the config folder (if any)."""
-    from emotion.calibration import Calibration, saved_calibration_path
-
-    if getattr(args, "no_calibration", False):
-        return None
-    if getattr(args, "calibration", None):
-        return Calibration.load(args.calibration)
-    path = saved_calibration_path()
-    return Calibration.load(path) if path.is_file() else None
-
-
-def recognizer_from_args(args: argparse.Namespace) -> EmotionRecognizer:
-    """The EmotionRecognizer that the options of :func:`add_engine_options` ask for."""
-    from emotion.recognizer import EmotionRecognizer
-
-    return EmotionRecognizer(args.checkpoint, device=args.device, detector=args.detector,
-                             face_model=args.face_model, backend=args.backend,
-                             calibration=calibration_from_args(args))
+    return settings_from_args(args).source.camera_size

@@ -1,38 +1,23 @@
-"""The window's widgets: the video with its boxes, the mood panel, and the status line.
+"""The window's frame widgets: the video with its boxes, and the status line.
 
 They only show what they are given (frozen snapshots and strings from the GUI thread); the
-window (:mod:`gui.window`) decides what to show.
+controllers (:mod:`gui.controllers`) decide what to show. The side panel is :mod:`gui.panel`.
 """
 
 from __future__ import annotations
 
-import html
-
-from PySide6.QtCore import QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QResizeEvent
-from PySide6.QtWidgets import (
-    QFrame,
-    QGridLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from emotion.classes import EMOTIONS, STYLES
+from emotion.classes import STYLES
 from gui.workers import ViewFrame
 
-MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
-NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
 NO_FACE = {  # by source kind: what the panel, the video and P say while no face is in view
     "camera": "No face found: look at the camera for a few seconds.",
     "video": "No face in the video right now.",
     "photos": "No face found in this photo.",
 }
-CALIBRATE_HINT = "C: calibrate your neutral face."
 
 
 class VideoView(QWidget):
@@ -130,142 +115,6 @@ class VideoView(QWidget):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
 
 
-class MoodPanel(QWidget):
-    """Smoothed probabilities as bars, the current mood, the calibration, and what P did."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFixedWidth(300)
-        layout = QVBoxLayout(self)
-        self.mood_label = QLabel("No face yet")
-        self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.mood_label.setMinimumHeight(64)
-        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
-        self.mood_detail = QLabel(NO_FACE["camera"])
-        self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.mood_detail.setWordWrap(True)
-        layout.addWidget(self.mood_label)
-        layout.addWidget(self.mood_detail)
-
-        grid = QGridLayout()
-        self.bars: dict[str, QProgressBar] = {}
-        for row, name in enumerate(EMOTIONS):
-            bar = QProgressBar()
-            bar.setRange(0, 100)
-            bar.setFormat("%p%")
-            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)  # some styles put the figure in the corner, on the border
-            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
-            grid.addWidget(QLabel(name), row, 0)
-            grid.addWidget(bar, row, 1)
-            self.bars[name] = bar
-        layout.addLayout(grid)
-
-        # Whether the person's neutral face is in use, and the latest capture (C): its
-        # progress while it runs, then its one-line result.
-        self.calibration_state = QLabel()
-        self.calibration_progress = QProgressBar()
-        self.calibration_progress.setRange(0, 100)
-        self.calibration_progress.setTextVisible(False)
-        self.calibration_progress.setMaximumHeight(8)
-        self.calibration_progress.hide()
-        self.calibration_message = QLabel()
-        self.calibration_message.setWordWrap(True)
-        layout.addSpacing(8)
-        layout.addWidget(self.calibration_state)
-        layout.addWidget(self.calibration_progress)
-        layout.addWidget(self.calibration_message)
-
-        self.playlist_label = QLabel("Press P to turn your mood into a Spotify playlist.")
-        self.playlist_label.setWordWrap(True)
-        self.playlist_label.setTextFormat(Qt.TextFormat.RichText)
-        self.playlist_label.setOpenExternalLinks(True)
-        self.playlist_label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.playlist_label.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # P, Q and Space must reach the window
-        self.playlist_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        # What P says can be long (Spotify's five setup steps): it scrolls rather than being cut off
-        # below the window's edge, with its links last.
-        playlist_area = QWidget()
-        playlist_layout = QVBoxLayout(playlist_area)
-        playlist_layout.setContentsMargins(0, 0, 0, 0)
-        playlist_layout.addWidget(self.playlist_label)
-        self.playlist_scroll = QScrollArea()
-        self.playlist_scroll.setWidget(playlist_area)
-        self.playlist_scroll.setWidgetResizable(True)
-        self.playlist_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.playlist_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.playlist_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        layout.addSpacing(12)
-        layout.addWidget(self.playlist_scroll, 1)
-
-        # While Spotify's sign-in waits: its link (for when no browser opened) and a way out.
-        self.sign_in_box = QWidget()
-        box = QVBoxLayout(self.sign_in_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        self.sign_in_link = QLabel()
-        self.sign_in_link.setWordWrap(True)
-        self.sign_in_link.setTextFormat(Qt.TextFormat.RichText)
-        self.sign_in_link.setOpenExternalLinks(True)
-        self.sign_in_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                                  | Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.sign_in_link.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # click, select, Ctrl+C
-        self.cancel_button = QPushButton("Cancel sign-in")
-        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        box.addWidget(self.sign_in_link)
-        box.addWidget(self.cancel_button)
-        self.sign_in_box.hide()
-        playlist_layout.addWidget(self.sign_in_box)
-        playlist_layout.addStretch(1)
-
-    def show_analysis(self, frame: ViewFrame, no_face_text: str) -> None:
-        analysis = frame.analysis
-        mood = analysis.mood
-        probabilities = mood.probabilities if mood else (
-            analysis.faces[0].probabilities if analysis.faces else dict.fromkeys(EMOTIONS, 0.0))
-        for name, bar in self.bars.items():
-            bar.setValue(round(100 * probabilities[name]))
-        self.calibration_state.setText("Calibrated: your neutral face reads as neutral." if analysis.calibrated
-                                       else f"Not calibrated. {CALIBRATE_HINT}")
-        if mood is None:
-            self._show_no_mood("No face", no_face_text)
-            return
-        self.mood_label.setText(mood.label.capitalize())
-        self.mood_label.setStyleSheet(MOOD_STYLE.format(background=STYLES[mood.label].colour, text="#000"))
-        held = "" if analysis.photo else f", for {mood.held_for(analysis.timestamp):.0f} s"  # a still holds nothing
-        self.mood_detail.setText(f"{mood.confidence:.0%} confident{held}")
-
-    def show_problem(self, message: str) -> None:
-        """Nothing is analysed (no camera, say): ``message`` says why and what to do."""
-        self._show_no_mood("Not running", message)
-        for bar in self.bars.values():
-            bar.setValue(0)
-
-    def _show_no_mood(self, title: str, why: str) -> None:
-        self.mood_label.setText(title)
-        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
-        self.mood_detail.setText(why)
-
-    def show_capture(self, message: str, progress: float) -> None:
-        self.calibration_progress.setValue(round(100 * progress))
-        self.calibration_progress.show()
-        self.calibration_message.setText(message)
-
-    def show_calibration_result(self, message: str) -> None:
-        self.calibration_progress.hide()
-        self.calibration_message.setText(message)
-
-    def show_playlist_text(self, text: str) -> None:
-        self.playlist_label.setText(text)
-
-    def show_sign_in(self, url: str | None) -> None:
-        """The sign-in link and Cancel while Spotify's sign-in waits; ``None`` hides them."""
-        if url is None:
-            self.sign_in_box.hide()
-            return
-        self.sign_in_link.setText(f"If no browser opened, open this link to sign in to Spotify:<br>"
-                                  f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
-        self.sign_in_box.show()
-
-
 class ElidedLabel(QLabel):
     """One line that shows as much of its text as fits, cut with "…"; the whole text is in its tooltip."""
 
@@ -302,6 +151,15 @@ class StatusLine(QWidget):
         self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self._height = self.fontMetrics().height()
+        self._notice_timer = QTimer(self, singleShot=True, timeout=lambda: self.set_notice(""))
+
+    def show_notice(self, text: str, timeout_ms: int = 0) -> None:
+        """A notice that stays until replaced, or for ``timeout_ms``."""
+        self.set_notice(text)
+        if timeout_ms:
+            self._notice_timer.start(timeout_ms)
+        else:
+            self._notice_timer.stop()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's naming)
         return QSize(400, self._height)

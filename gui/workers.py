@@ -23,6 +23,7 @@ from emotion.live import EngineInfo, LiveAnalysis, PipelineTask
 from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.preprocess import to_bgr
 from emotion.sources import Frame, FrameSource, Warn
+from gui.keys import key_of
 
 __all__ = ["AnalysisWorker", "EngineInfo", "PlaylistWorker", "ViewFrame", "to_qimage"]
 
@@ -132,7 +133,8 @@ class PlaylistWorker(QObject):
 
         try:
             result = self._make(emotion, confidence, strategy, progress=self.progress.emit, cancel=self._cancel,
-                                open_url=self._open_url, show_link=self.sign_in_link.emit, again="press P")
+                                open_url=self._open_url, show_link=self.sign_in_link.emit,
+                                again=f"press {key_of('playlist')}")
         except NotConfigured as exc:
             self.failed.emit(str(exc), web_search_url(emotion))
         except MoodtunesError as exc:

@@ -169,13 +169,13 @@ def forget_taste() -> int:
 
 def mood_of_photo(args: argparse.Namespace) -> tuple[str, float]:
     """The emotion and confidence of the main face in ``args.photo`` (MoodtunesError when there is none)."""
-    from emotion.cli import recognizer_from_args, warn
+    from emotion.cli import settings_from_args, warn
     from emotion.errors import MoodtunesError
     from emotion.smoothing import main_face
     from emotion.sources import read_image
 
     image = read_image(args.photo, warn=warn)
-    faces = recognizer_from_args(args).analyze(image)
+    faces = settings_from_args(args).engine.make_recognizer().analyze(image)
     if not faces:
         raise MoodtunesError(f"No face found in {args.photo}; use a photo where a face is clearly visible, "
                              "or say the mood with --mood.")

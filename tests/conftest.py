@@ -32,6 +32,19 @@ def needs(path: Path):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not available (shared data)")
 
 
+def app_settings(source: object = None, camera: int | None = None, loop: bool = False,
+                 resolution: tuple[int, int] | None = None, calibration: str | None = None,
+                 no_calibration: bool = False, timeline_span_s: float | None = None, **engine: object):
+    """The window's settings, named as the command line's options are (source=, camera=, detector=, ...)."""
+    from emotion.settings import AppSettings, EngineSettings, SourceSettings
+
+    extra = {} if timeline_span_s is None else {"timeline_span_s": timeline_span_s}
+    return AppSettings(source=SourceSettings(path=None if source is None else str(source), camera=camera, loop=loop,
+                                             resolution=resolution),
+                       engine=EngineSettings(calibration_file=Path(calibration) if calibration else None,
+                                             use_calibration=not no_calibration, **engine), **extra)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

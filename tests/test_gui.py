@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import face_scene, write_clip
-from conftest import FERPLUS_ZIP, ROOT, SHIPPED_CHECKPOINT, needs
+from conftest import FERPLUS_ZIP, ROOT, SHIPPED_CHECKPOINT, app_settings, needs
 from fake_spotify import consent_in_browser
 from PySide6.QtCore import QElapsedTimer, QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QImage
@@ -24,7 +24,7 @@ from emotion.classes import STYLES
 from emotion.errors import MoodtunesError
 from emotion.recognizer import EmotionRecognizer
 from gui.timeline import time_ticks
-from gui.window import MainWindow, Options
+from gui.window import MainWindow
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def yunet_gone(tmp_path, monkeypatch):
 def open_window(qtbot, settings, source, open_url=lambda url: None, make_recognizer=None, make_playlist=None,
                 **options):
     options = {"loop": True, "detector": "haar", **options}
-    window = MainWindow(Options(source=str(source), **options), settings, make_playlist=make_playlist,
+    window = MainWindow(app_settings(source=str(source), **options), settings, make_playlist=make_playlist,
                         open_url=open_url, make_recognizer=make_recognizer)
     qtbot.addWidget(window)
     with qtbot.waitActive(window):  # shortcuts act in the active window, as for a user's keystrokes
@@ -54,7 +54,8 @@ def open_window(qtbot, settings, source, open_url=lambda url: None, make_recogni
 
 
 def wait_for_mood(qtbot, window):
-    qtbot.waitUntil(lambda: window.latest is not None and window.latest.analysis.mood is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.engine.latest is not None and window.engine.latest.analysis.mood is not None,
+                    timeout=20000)
 
 
 def test_frames_reach_the_view_and_the_panel(qtbot, settings, face_video):
@@ -62,8 +63,8 @@ def test_frames_reach_the_view_and_the_panel(qtbot, settings, face_video):
     wait_for_mood(qtbot, window)
     assert window.view.frame is not None and window.view.message == ""
     assert window.view.frame.image.width() == 640
-    assert window.panel.mood_label.text() == "Happy"
-    assert window.panel.bars["happy"].value() > 50
+    assert window.engine.section.mood_label.text() == "Happy"
+    assert window.engine.section.bars["happy"].value() > 50
     assert "fps" in window.status.text() and "Haar cascade" in window.status.text()
 
 
@@ -76,48 +77,48 @@ def test_p_makes_a_playlist_and_shows_its_link(qtbot, settings, face_video, fake
     window = open_window(qtbot, settings, face_video, open_url=browser)
     wait_for_mood(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_P)
-    qtbot.waitUntil(lambda: "open in Spotify" in window.panel.playlist_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "open in Spotify" in window.playlist.section.label.text(), timeout=20000)
     (playlist,) = fake_spotify.playlists.values()
-    text = window.panel.playlist_label.text()
+    text = window.playlist.section.label.text()
     assert playlist["name"] in text and "25 tracks" in text
     assert f"https://open.spotify.com/playlist/{playlist['id']}" in text and opened
-    assert window.panel.playlist_label.openExternalLinks()
+    assert window.playlist.section.label.openExternalLinks()
 
 
 def test_p_without_credentials_shows_the_setup_steps(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video)
     wait_for_mood(qtbot, window)
-    window.playlist_action.trigger()
-    qtbot.waitUntil(lambda: "developer.spotify.com" in window.panel.playlist_label.text(), timeout=10000)
-    text = window.panel.playlist_label.text()
+    window.playlist.action.trigger()
+    qtbot.waitUntil(lambda: "developer.spotify.com" in window.playlist.section.label.text(), timeout=10000)
+    text = window.playlist.section.label.text()
     assert "open.spotify.com/search/" in text
     # Every step of the README's setup, and the dashboard as a link the user can click.
     assert '<a href="https://developer.spotify.com/dashboard">' in text
     assert "User Management" in text and "Premium" in text and "SPOTIPY_CLIENT_ID" in text
     assert "<br>5) " in text  # one step a line
     # At the window's default size the whole text can be reached: it fits, or its area scrolls.
-    scroll, label = window.panel.playlist_scroll, window.panel.playlist_label
+    scroll, label = window.playlist.section.scroll, window.playlist.section.label
     qtbot.waitUntil(lambda: label.height() > 0)
     assert label.height() <= scroll.viewport().height() or scroll.verticalScrollBar().isVisible()
     assert scroll.verticalScrollBar().maximum() >= label.height() - scroll.viewport().height()
 
 
 def test_p_before_any_mood_asks_to_look_at_the_camera(qtbot, settings, face_video):
-    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    window = MainWindow(app_settings(source=str(face_video), detector="haar"), settings)
     qtbot.addWidget(window)
-    window.make_playlist()
-    assert "No mood yet" in window.panel.playlist_label.text()
+    window.playlist.make_playlist()
+    assert "No mood yet" in window.playlist.section.label.text()
 
 
 def test_q_closes_and_releases_the_source(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video)
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
-    source = window.worker._live._source
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
+    source = window.engine.worker._live._source
     started = time.monotonic()
     qtbot.keyClick(window, Qt.Key.Key_Q)
     assert time.monotonic() - started < 1.0
     assert not window.isVisible()
-    assert not window.worker.running
+    assert not window.engine.worker.running
     assert not source._thread.is_alive()  # the decoding thread released its capture and ended
 
 
@@ -138,7 +139,7 @@ class SlowRecognizer(EmotionRecognizer):
 def test_slow_inference_does_not_block_the_event_loop(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video,
                          make_recognizer=lambda: SlowRecognizer(SHIPPED_CHECKPOINT, device="cpu", detector="haar"))
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
     gaps, clock = [], QElapsedTimer()
     clock.start()
 
@@ -148,10 +149,10 @@ def test_slow_inference_does_not_block_the_event_loop(qtbot, settings, face_vide
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(10)
-    frames_before = window.latest.analysis.index
+    frames_before = window.engine.latest.analysis.index
     qtbot.wait(2000)
     timer.stop()
-    assert window.latest.analysis.index > frames_before  # frames still arrive...
+    assert window.engine.latest.analysis.index > frames_before  # frames still arrive...
     assert max(gaps) < 250, f"event loop stalled for {max(gaps)} ms"  # ...and the window never froze
 
 
@@ -167,51 +168,51 @@ def test_startup_problems_are_shown_in_the_window(qtbot, settings, face_video, t
 
 def test_space_pauses_and_resumes(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video)
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.worker.paused
+    assert window.engine.worker.paused
     qtbot.wait(300)
-    index = window.latest.analysis.index
+    index = window.engine.latest.analysis.index
     qtbot.wait(500)
-    assert window.latest.analysis.index == index
+    assert window.engine.latest.analysis.index == index
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.latest.analysis.index > index, timeout=5000)
+    qtbot.waitUntil(lambda: window.engine.latest.analysis.index > index, timeout=5000)
 
 
 def test_window_remembers_geometry_and_options(qtbot, settings, face_video):
-    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    window = MainWindow(app_settings(source=str(face_video), detector="haar"), settings)
     qtbot.addWidget(window)
     window.resize(760, 520)  # within the offscreen screen's 800x600
-    window.strategy_actions["lift"].setChecked(True)
+    window.playlist.strategy_actions["lift"].setChecked(True)
     window.close()
-    again = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    again = MainWindow(app_settings(source=str(face_video), detector="haar"), settings)
     qtbot.addWidget(again)
-    assert again.strategy == "lift"
+    assert again.playlist.strategy == "lift"
     assert (again.width(), again.height()) == (760, 520)
 
 
 def test_choosing_another_camera_reopens_and_is_remembered(qtbot, settings):
     # Either outcome names the camera: its picture in the status line, or why it cannot open.
-    window = MainWindow(Options(detector="haar"), settings)
+    window = MainWindow(app_settings(detector="haar"), settings)
     qtbot.addWidget(window)
     window.show()
     window.start()
-    window.camera_actions[1].trigger()
+    window.engine.camera_actions[1].trigger()
     qtbot.waitUntil(lambda: "camera 1" in window.view.message or "camera 1" in window.status.text(), timeout=15000)
     window.close()
-    again = MainWindow(Options(detector="haar"), settings)
+    again = MainWindow(app_settings(detector="haar"), settings)
     qtbot.addWidget(again)
-    assert again.options.camera == 1 and again.camera_actions[1].isChecked()
+    assert again.engine.source.camera == 1 and again.engine.camera_actions[1].isChecked()
 
 
 def test_camera_on_the_command_line_wins_over_the_remembered_one(qtbot, settings):
     settings.setValue("video/camera", 2)
-    told = MainWindow(Options(camera=1, detector="haar"), settings)
+    told = MainWindow(app_settings(camera=1, detector="haar"), settings)
     qtbot.addWidget(told)
-    assert told.options.camera == 1 and told.camera_actions[1].isChecked()
-    remembered = MainWindow(Options(detector="haar"), settings)
+    assert told.engine.source.camera == 1 and told.engine.camera_actions[1].isChecked()
+    remembered = MainWindow(app_settings(detector="haar"), settings)
     qtbot.addWidget(remembered)
-    assert remembered.options.camera == 2 and remembered.camera_actions[2].isChecked()
+    assert remembered.engine.source.camera == 2 and remembered.engine.camera_actions[2].isChecked()
 
 
 def notice_is_visible(window, text: str) -> bool:
@@ -249,8 +250,8 @@ def test_status_messages_are_visible(qtbot, settings, face_video, capfd, yunet_g
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.notice.text() == ""
     qtbot.waitUntil(lambda: "fps" in window.status.text(), timeout=5000)
-    window.make_playlist()
-    window.make_playlist()
+    window.playlist.make_playlist()
+    window.playlist.make_playlist()
     assert notice_is_visible(window, "Already making a playlist")
     release.set()
 
@@ -261,14 +262,15 @@ def test_a_still_photo_shows_as_a_still(qtbot, settings, tmp_path, astronaut_bgr
     photo = tmp_path / "me.jpg"
     cv2.imwrite(str(photo), face_scene(astronaut_bgr))
     window = open_window(qtbot, settings, photo, loop=False)
-    window.worker.finished.connect(lambda kind: setattr(window, "_ended", kind))
+    window.engine.worker.finished.connect(lambda kind: setattr(window, "_ended", kind))
     qtbot.waitUntil(lambda: getattr(window, "_ended", None) == "photos", timeout=20000)
     qtbot.wait(100)
-    assert window.latest is not None and window.latest.analysis.faces
+    assert window.engine.latest is not None and window.engine.latest.analysis.faces
     assert window.view.message == ""  # no "End of the video" banner over the face
     assert "fps" not in window.status.text() and "photo me.jpg" in window.status.text()
-    assert window.panel.mood_label.text() == "Happy"  # a photo has a mood at once: P works on it
-    assert window.panel.mood_detail.text().endswith("confident")  # a still has held its mood for no time at all
+    assert window.engine.section.mood_label.text() == "Happy"  # a photo has a mood at once: P works on it
+    # A still has held its mood for no time at all.
+    assert window.engine.section.mood_detail.text().endswith("confident")
 
 
 def test_a_folder_of_photos_restarts_tracks_and_mood_per_photo(qtbot, settings, tmp_path, astronaut_bgr):
@@ -278,11 +280,11 @@ def test_a_folder_of_photos_restarts_tracks_and_mood_per_photo(qtbot, settings, 
         cv2.imwrite(str(tmp_path / name), face_scene(astronaut_bgr))
     window = open_window(qtbot, settings, tmp_path, loop=False)
     seen = {}
-    window.worker.frame_ready.connect(lambda: None)
+    window.engine.worker.frame_ready.connect(lambda: None)
 
     def record():
-        if window.latest is not None:
-            seen[window.latest.analysis.photo] = window.latest.analysis
+        if window.engine.latest is not None:
+            seen[window.engine.latest.analysis.photo] = window.engine.latest.analysis
         return len(seen) == 2
 
     qtbot.waitUntil(record, timeout=30000)
@@ -295,20 +297,20 @@ def test_sign_in_shows_its_link_and_can_be_cancelled(qtbot, settings, face_video
     window = open_window(qtbot, settings, face_video, open_url=lambda url: False)  # no browser could open
     wait_for_mood(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_P)
-    qtbot.waitUntil(lambda: window.panel.sign_in_box.isVisible(), timeout=10000)
-    link = window.panel.sign_in_link
+    qtbot.waitUntil(lambda: window.playlist.section.sign_in_box.isVisible(), timeout=10000)
+    link = window.playlist.section.sign_in_link
     assert f"{fake_spotify.base_url}/authorize?" in link.text()
     assert link.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
     from PySide6.QtGui import QTextDocumentFragment
 
     link.setSelection(0, len(QTextDocumentFragment.fromHtml(link.text()).toPlainText()))
     assert "/authorize?" in link.selectedText()  # what Ctrl+C copies
-    assert window.panel.cancel_button.isVisible()
-    qtbot.mouseClick(window.panel.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "cancelled" in window.panel.playlist_label.text(), timeout=5000)
-    assert not window.panel.sign_in_box.isVisible()
+    assert window.playlist.section.cancel_button.isVisible()
+    qtbot.mouseClick(window.playlist.section.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "cancelled" in window.playlist.section.label.text(), timeout=5000)
+    assert not window.playlist.section.sign_in_box.isVisible()
     # The thread emits its last signal, then returns: it may still be alive when the window shows the text.
-    qtbot.waitUntil(lambda: not window.playlist_worker.busy, timeout=2000)
+    qtbot.waitUntil(lambda: not window.playlist.worker.busy, timeout=2000)
 
 
 def test_open_a_photo_shows_it_as_a_still_and_p_uses_its_mood(qtbot, settings, face_video, tmp_path, astronaut_bgr,
@@ -323,14 +325,15 @@ def test_open_a_photo_shows_it_as_a_still_and_p_uses_its_mood(qtbot, settings, f
         consent_in_browser(url) if "/authorize" in url else opened.append(url)
 
     window = open_window(qtbot, settings, face_video, open_url=browser)
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
-    assert window.open_action.shortcut().toString() == "Ctrl+O"
-    window.open_file(str(photo))  # what File > Open photo or video does with the chosen file
-    qtbot.waitUntil(lambda: window.latest is not None and window.latest.analysis.photo == "me.jpg", timeout=20000)
-    assert window.latest.analysis.mood.label == "happy" and "photo me.jpg" in window.status.text()
-    assert window.camera_group.checkedAction() is None
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
+    assert window.engine.open_action.shortcut().toString() == "Ctrl+O"
+    window.engine.open_file(str(photo))  # what File > Open photo or video does with the chosen file
+    qtbot.waitUntil(lambda: window.engine.latest is not None and window.engine.latest.analysis.photo == "me.jpg",
+                    timeout=20000)
+    assert window.engine.latest.analysis.mood.label == "happy" and "photo me.jpg" in window.status.text()
+    assert window.engine.camera_group.checkedAction() is None
     qtbot.keyClick(window, Qt.Key.Key_P)
-    qtbot.waitUntil(lambda: "open in Spotify" in window.panel.playlist_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "open in Spotify" in window.playlist.section.label.text(), timeout=20000)
     (playlist,) = fake_spotify.playlists.values()
     assert playlist["name"].startswith("moodtunes · Happy")
 
@@ -358,20 +361,21 @@ def test_the_haar_notice_never_covers_the_status_text(qtbot, settings, face_vide
 # --- one message when there is no camera -----------------------------------------------------
 
 def test_without_a_camera_the_window_says_one_thing_with_its_own_actions(qtbot, settings):
-    window = MainWindow(Options(camera=3, detector="haar"), settings)  # this machine has no camera 3
+    window = MainWindow(app_settings(camera=3, detector="haar"), settings)  # this machine has no camera 3
     qtbot.addWidget(window)
     window.show()
     window.start()
-    qtbot.waitUntil(lambda: window.source_problem != "", timeout=20000)
-    problem = window.source_problem
+    qtbot.waitUntil(lambda: window.engine.source_problem != "", timeout=20000)
+    problem = window.engine.source_problem
     assert "camera 3" in problem and "Video → Camera N" in problem and "File → Open… (Ctrl+O)" in problem
     assert "--camera" not in problem and "--source" not in problem  # the command line's fixes, not the window's
     assert window.view.message == problem
-    assert window.panel.mood_label.text() == "Not running" and window.panel.mood_detail.text() == problem
-    window.make_playlist()
-    assert window.panel.playlist_label.text() == f"No mood yet. {problem}"
-    window.calibrate()
-    assert window.panel.calibration_message.text() == problem
+    mood = window.engine.section
+    assert mood.mood_label.text() == "Not running" and mood.mood_detail.text() == problem
+    window.playlist.make_playlist()
+    assert window.playlist.section.label.text() == f"No mood yet. {problem}"
+    window.calibration.calibrate()
+    assert window.calibration.section.message.text() == problem
     assert window.status.text() == f"Not running: {problem}"
 
 
@@ -433,36 +437,37 @@ def decided_model_id(decided_checkpoint) -> str:
 
 def test_c_without_a_face_says_no_face_found(qtbot, settings, no_face_video, decided_checkpoint):
     window = open_window(qtbot, settings, no_face_video, checkpoint=str(decided_checkpoint))
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
     qtbot.keyClick(window, Qt.Key.Key_C)
-    panel = window.panel
-    assert "relaxed, neutral face" in panel.calibration_message.text() and panel.calibration_progress.isVisible()
+    panel = window.calibration.section
+    assert "relaxed, neutral face" in panel.message.text() and panel.progress.isVisible()
     assert window.view.capture is not None  # the banner on the video, where the person looks
-    qtbot.waitUntil(lambda: panel.calibration_progress.value() > 30, timeout=10000)
-    qtbot.waitUntil(lambda: "No face found" in panel.calibration_message.text(), timeout=15000)
-    assert not panel.calibration_progress.isVisible() and window.view.capture is None
-    assert "Not calibrated" in panel.calibration_state.text()
+    qtbot.waitUntil(lambda: panel.progress.value() > 30, timeout=10000)
+    qtbot.waitUntil(lambda: "No face found" in panel.message.text(), timeout=15000)
+    assert not panel.progress.isVisible() and window.view.capture is None
+    assert "Not calibrated" in panel.state.text()
     assert not saved_calibration_path().exists()
 
 
 @needs(FERPLUS_ZIP)
 def test_c_on_a_relaxed_face_calibrates_saves_and_reset_forgets(qtbot, settings, neutral_video, decided_checkpoint):
     window = open_window(qtbot, settings, neutral_video, checkpoint=str(decided_checkpoint))
-    qtbot.waitUntil(lambda: window.latest is not None and bool(window.latest.analysis.faces), timeout=20000)
-    assert "Not calibrated" in window.panel.calibration_state.text()
-    window.calibrate_action.trigger()  # the menu item and toolbar button
-    panel = window.panel
-    qtbot.waitUntil(lambda: "Calibrated on" in panel.calibration_message.text(), timeout=20000)
-    qtbot.waitUntil(lambda: panel.calibration_state.text().startswith("Calibrated"), timeout=5000)
-    assert window.calibration_path == saved_calibration_path() and saved_calibration_path().is_file()
+    qtbot.waitUntil(lambda: window.engine.latest is not None and bool(window.engine.latest.analysis.faces),
+                    timeout=20000)
+    assert "Not calibrated" in window.calibration.section.state.text()
+    window.calibration.calibrate_action.trigger()  # the menu item and toolbar button
+    panel = window.calibration.section
+    qtbot.waitUntil(lambda: "Calibrated on" in panel.message.text(), timeout=20000)
+    qtbot.waitUntil(lambda: panel.state.text().startswith("Calibrated"), timeout=5000)
+    assert window.calibration.path == saved_calibration_path() and saved_calibration_path().is_file()
     assert Calibration.load(saved_calibration_path()).frames >= 10
 
-    window.reset_calibration_action.trigger()
+    window.calibration.reset_action.trigger()
     assert not saved_calibration_path().exists()
-    assert "Calibration reset" in panel.calibration_message.text()
-    qtbot.waitUntil(lambda: "Not calibrated" in panel.calibration_state.text(), timeout=5000)
+    assert "Calibration reset" in panel.message.text()
+    qtbot.waitUntil(lambda: "Not calibrated" in panel.state.text(), timeout=5000)
     qtbot.wait(300)
-    assert "Calibration reset" in panel.calibration_message.text()  # the old result does not come back
+    assert "Calibration reset" in panel.message.text()  # the old result does not come back
 
 
 def write_calibration(path, model_id: str) -> None:
@@ -473,17 +478,17 @@ def write_calibration(path, model_id: str) -> None:
 def test_c_with_a_model_that_cannot_use_a_calibration_says_so_at_once(qtbot, settings, face_video,
                                                                       tiny_checkpoint):
     window = open_window(qtbot, settings, face_video, checkpoint=str(tiny_checkpoint))  # no typical neutral face
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
     qtbot.keyClick(window, Qt.Key.Key_C)
-    message = window.panel.calibration_message
+    message = window.calibration.section.message
     qtbot.waitUntil(lambda: "typical neutral" in message.text(), timeout=2000)  # not after 3 s of holding still
     assert "training.decide" in message.text() and window.view.capture is None
-    assert "Not calibrated" in window.panel.calibration_state.text() and not saved_calibration_path().exists()
+    assert "Not calibrated" in window.calibration.section.state.text() and not saved_calibration_path().exists()
 
 
 def first_analysis(qtbot, window):
-    qtbot.waitUntil(lambda: window.latest is not None, timeout=20000)
-    return window.latest.analysis
+    qtbot.waitUntil(lambda: window.engine.latest is not None, timeout=20000)
+    return window.engine.latest.analysis
 
 
 def test_the_window_loads_the_calibration_as_the_command_line_does(qtbot, settings, face_video, tmp_path,
@@ -492,14 +497,14 @@ def test_the_window_loads_the_calibration_as_the_command_line_does(qtbot, settin
     write_calibration(saved_calibration_path(), decided_model_id)
     saved = open_window(qtbot, settings, face_video, **model)
     assert first_analysis(qtbot, saved).calibrated
-    qtbot.waitUntil(lambda: saved.panel.calibration_state.text().startswith("Calibrated"), timeout=5000)
+    qtbot.waitUntil(lambda: saved.calibration.section.state.text().startswith("Calibrated"), timeout=5000)
     ignored = open_window(qtbot, settings, face_video, no_calibration=True, **model)
     assert not first_analysis(qtbot, ignored).calibrated
     own = tmp_path / "mine.json"
     write_calibration(own, decided_model_id)
     saved_calibration_path().unlink()
     given = open_window(qtbot, settings, face_video, calibration=str(own), **model)
-    assert first_analysis(qtbot, given).calibrated and given.calibration_path == own
+    assert first_analysis(qtbot, given).calibrated and given.calibration.path == own
 
 
 def test_an_unusable_calibration_is_a_notice_not_a_stop(qtbot, settings, face_video):
@@ -561,20 +566,21 @@ def test_the_timeline_shows_the_mood_and_the_playlist_press(qtbot, settings, fac
     moods = []  # when each frame with a mood was shown, on the timeline's clock
 
     def note_mood():
-        if window.latest is not None and window.latest.analysis.mood is not None:
-            moods.append((window.clock(), window.latest.analysis.mood.label))
+        if window.engine.latest is not None and window.engine.latest.analysis.mood is not None:
+            moods.append((window.timeline.clock(), window.engine.latest.analysis.mood.label))
 
-    window.worker.frame_ready.connect(note_mood)  # after the window's own slot: it sees what was shown
-    qtbot.waitUntil(lambda: bool(moods) and window.clock() - moods[0][0] > 5, timeout=30000)
+    window.engine.worker.frame_ready.connect(note_mood)  # after the window's own slot: it sees what was shown
+    qtbot.waitUntil(lambda: bool(moods) and window.timeline.clock() - moods[0][0] > 5, timeout=30000)
     qtbot.keyClick(window, Qt.Key.Key_P)  # no Spotify set up here: a press all the same
-    pressed = window.clock()
+    pressed = window.timeline.clock()
     qtbot.wait(2000)
-    window.pause_action.setChecked(True)  # the strip then ends where the frames stopped: a gap grows on the right
+    # The strip then ends where the frames stopped: a gap grows on the right.
+    window.engine.pause_action.setChecked(True)
     qtbot.wait(600)
-    image = window.timeline.grab().toImage()
-    now = window.clock()
+    image = window.timeline.strip.grab().toImage()
+    now = window.timeline.clock()
     assert {label for _t, label in moods} == {"happy"}
-    check_timeline(image, window.timeline.strip_rect().toRect(), 20.0, now - moods[0][0], now - moods[-1][0],
+    check_timeline(image, window.timeline.strip.strip_rect().toRect(), 20.0, now - moods[0][0], now - moods[-1][0],
                    now - pressed)
     assert [label for _age, label in time_ticks(20.0)] == ["-20 s", "-15 s", "-10 s", "-5 s", "now"]
     assert [label for _age, label in time_ticks(300.0)] == ["-5 min", "-4 min", "-3 min", "-2 min", "-1 min", "now"]
@@ -584,22 +590,22 @@ def test_the_session_summary_gives_each_moods_share(qtbot, settings, face_video)
     window = open_window(qtbot, settings, face_video)
     wait_for_mood(qtbot, window)
     qtbot.wait(1500)
-    window.summary_action.trigger()
-    assert window.summary.isVisible()
-    text = window.summary.text.text()
+    window.timeline.summary_action.trigger()
+    assert window.timeline.summary.isVisible()
+    text = window.timeline.summary.text.text()
     assert "Happy" in text and "100%" in text and "this session" in text
 
 
 def test_the_history_is_fed_on_the_gui_thread_only(qtbot, settings, face_video):
     window = open_window(qtbot, settings, face_video)
-    threads, add = set(), window.history.add
+    threads, add = set(), window.timeline.history.add
 
     def recording_add(*args):
         threads.add(threading.current_thread().name)
         add(*args)
 
-    window.history.add = recording_add
-    qtbot.waitUntil(lambda: bool(window.history.seconds), timeout=20000)
+    window.timeline.history.add = recording_add
+    qtbot.waitUntil(lambda: bool(window.timeline.history.seconds), timeout=20000)
     assert threads == {threading.main_thread().name}
 
 
@@ -629,20 +635,20 @@ def test_the_timeline_in_a_real_x_window_shows_the_mood_and_the_press(face_video
 
 
 def test_the_camera_resolution_is_a_menu_choice_that_is_remembered(qtbot, settings, face_video, tmp_path):
-    window = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    window = MainWindow(app_settings(source=str(face_video), detector="haar"), settings)
     qtbot.addWidget(window)
-    offered = {action.text(): action for action in window.resolution_group.actions()}
+    offered = {action.text(): action for action in window.engine.resolution_group.actions()}
     assert list(offered) == ["640×480 (default)", "1280×720", "1920×1080"]
     assert offered["640×480 (default)"].isChecked()
     offered["1280×720"].trigger()  # a file is playing: remembered for the camera, nothing restarts
-    assert window.options.resolution == (1280, 720) and window.worker is None
+    assert window.engine.source.resolution == (1280, 720) and window.engine.worker is None
     window.close()
-    again = MainWindow(Options(source=str(face_video), detector="haar"), settings)
+    again = MainWindow(app_settings(source=str(face_video), detector="haar"), settings)
     qtbot.addWidget(again)
-    assert again.options.resolution == (1280, 720) and again.resolution_actions[(1280, 720)].isChecked()
-    given = MainWindow(Options(source=str(face_video), detector="haar", resolution=(1920, 1080)), settings)
+    assert again.engine.source.resolution == (1280, 720) and again.engine.resolution_actions[(1280, 720)].isChecked()
+    given = MainWindow(app_settings(source=str(face_video), detector="haar", resolution=(1920, 1080)), settings)
     qtbot.addWidget(given)
-    assert given.resolution_actions[(1920, 1080)].isChecked()  # --resolution wins over the remembered one
+    assert given.engine.resolution_actions[(1920, 1080)].isChecked()  # --resolution wins over the remembered one
 
 
 @pytest.mark.parametrize(("sent", "status"), [("SIGINT", 130), ("SIGTERM", 143)])

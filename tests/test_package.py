@@ -41,7 +41,7 @@ def test_the_wheel_carries_what_the_app_loads(wheel):
     yunet = [f"emotion/models/face_detection_yunet_2023mar.{ext}" for ext in ("onnx", "LICENSE.txt")]
     for needed in ("main.py", "checkpoints/__init__.py", *models, *yunet, "playlist/profiles.toml",
                    "emotion/classifier.py", "gui/window.py", "gui/overlay.html", "gui/api/routers/live.py",
-                   "training/train.py"):
+                   "gui/controllers/engine.py", "training/train.py"):
         assert needed in names, needed
 
 

@@ -17,8 +17,9 @@ from conftest import YUNET_TEST_MODEL, needs
 from PySide6.QtCore import QEvent, QObject, QSettings
 
 from emotion.recognizer import EmotionRecognizer
+from emotion.settings import AppSettings
 from emotion.sources import VideoFileSource
-from gui.window import MainWindow, Options
+from gui.window import MainWindow
 
 SOAK_FRAMES = 20_000
 WARM_UP_FRAMES = 4_000
@@ -54,7 +55,7 @@ def test_window_survives_20000_frames_with_flat_memory(qtbot, tmp_path, small_cl
         # covers the camera path, read continuously on its own thread).
         return VideoFileSource(small_clip, loop=True, warn=warn, paced=False)
 
-    window = MainWindow(Options(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+    window = MainWindow(AppSettings(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                         open_url=lambda url: None, make_source=unpaced,
                         make_recognizer=lambda: EmotionRecognizer(tiny_onnx, device="cpu",
                                                                   face_model=YUNET_TEST_MODEL))
@@ -65,7 +66,7 @@ def test_window_survives_20000_frames_with_flat_memory(qtbot, tmp_path, small_cl
     paints = PaintCounter(window.view)
 
     def frames_done() -> int:
-        return window.latest.analysis.index + 1 if window.latest else 0
+        return window.engine.latest.analysis.index + 1 if window.engine.latest else 0
 
     qtbot.waitUntil(lambda: frames_done() >= WARM_UP_FRAMES, timeout=300_000)
     gc.collect()
@@ -74,8 +75,8 @@ def test_window_survives_20000_frames_with_flat_memory(qtbot, tmp_path, small_cl
     gc.collect()
     rss_after, objects_after, none_after = process.memory_info().rss, len(gc.get_objects()), sys.getrefcount(None)
 
-    assert window.worker.running and window.isVisible()
-    assert window.latest.analysis.faces, "the face should be found in the clip"
+    assert window.engine.worker.running and window.isVisible()
+    assert window.engine.latest.analysis.faces, "the face should be found in the clip"
     assert paints.painted >= SOAK_FRAMES // 2, f"the window painted only {paints.painted} of {frames_done()} frames"
     growth_mb = (rss_after - rss_before) / 2**20
     assert growth_mb < 25, f"resident memory grew {growth_mb:.1f} MB over {SOAK_FRAMES - WARM_UP_FRAMES} frames"
@@ -83,4 +84,4 @@ def test_window_survives_20000_frames_with_flat_memory(qtbot, tmp_path, small_cl
     if sys.version_info < (3, 12):  # None is immortal from 3.12 on
         assert none_before - none_after < 100, f"{none_before - none_after} references to None were lost"
     window.close()
-    assert not window.worker.running
+    assert not window.engine.worker.running

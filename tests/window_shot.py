@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402  (after the sys.path set-up)
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from gui.window import MainWindow, Options  # noqa: E402
+from emotion.settings import AppSettings, EngineSettings, SourceSettings  # noqa: E402
+from gui.window import MainWindow  # noqa: E402
 
 
 def main() -> int:
@@ -34,7 +35,9 @@ def main() -> int:
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     settings = QSettings(str(args.out / "window_shot.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(Options(source=args.clip, loop=True, detector="haar", timeline_span_s=args.span), settings,
+    run = AppSettings(source=SourceSettings(path=args.clip, loop=True), engine=EngineSettings(detector="haar"),
+                      timeline_span_s=args.span)
+    window = MainWindow(run, settings,
                         open_url=lambda url: None)
     moods: list[tuple[float, str]] = []  # (when shown, label) of each frame with a mood
     pressed: list[float] = []
@@ -42,21 +45,21 @@ def main() -> int:
 
     def note_mood() -> None:
         nonlocal told
-        mood = window.latest.analysis.mood if window.latest else None
+        mood = window.engine.latest.analysis.mood if window.engine.latest else None
         if mood is None:
             return
-        moods.append((window.clock(), mood.label))
-        if window.clock() - moods[0][0] >= args.warm and not told:
+        moods.append((window.timeline.clock(), mood.label))
+        if window.timeline.clock() - moods[0][0] >= args.warm and not told:
             told = True
             print(json.dumps({"window": int(window.winId())}), flush=True)
 
     def shoot() -> None:
-        window.timeline.repaint()  # painted now, at this clock reading
-        now = window.clock()
+        window.timeline.strip.repaint()  # painted now, at this clock reading
+        now = window.timeline.clock()
         screenshot = args.out / "screen.png"
         window.screen().grabWindow(0).save(str(screenshot))  # the X server's pixels: what is on the screen
-        strip = window.timeline.strip_rect().toRect()
-        corner = window.timeline.mapToGlobal(strip.topLeft())
+        strip = window.timeline.strip.strip_rect().toRect()
+        corner = window.timeline.strip.mapToGlobal(strip.topLeft())
         print(json.dumps({"screenshot": str(screenshot), "strip": [corner.x(), corner.y(), strip.width(),
                                                                   strip.height()],
                           "labels": sorted({label for _t, label in moods}), "mood_from_s": now - moods[0][0],
@@ -65,13 +68,13 @@ def main() -> int:
         app.quit()
 
     def on_press() -> None:
-        pressed.append(window.clock())
+        pressed.append(window.timeline.clock())
         QTimer.singleShot(round(args.settle * 1000), shoot)
 
     window.show()
     window.start()
-    window.worker.frame_ready.connect(note_mood)  # after the window's own slot: it sees what was shown
-    window.playlist_action.triggered.connect(on_press)
+    window.engine.worker.frame_ready.connect(note_mood)  # after the window's own slot: it sees what was shown
+    window.playlist.action.triggered.connect(on_press)
     return app.exec()
 
 

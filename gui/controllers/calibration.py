@@ -1,0 +1,113 @@
+"""Calibration in the window: C captures the person's neutral face on the analysis thread and saves it
+where the next start finds it; Reset forgets it. Its banner is on the video, its state in the panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+
+from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, delete_calibration
+from emotion.pipeline import EmotionPipeline
+from gui.controllers.base import Controller, Entry
+from gui.controllers.engine import OPEN_HINT, EngineController
+from gui.keys import key_of
+from gui.panel import CalibrationSection
+from gui.workers import ViewFrame
+
+CALIBRATE_PROMPT = "Hold a relaxed, neutral face and look at the camera..."
+CALIBRATE_NEEDS_FRAMES = (f"Calibration watches your face for {CAPTURE_SECONDS:.0f} seconds: choose a camera in "
+                          f"Video → Camera N, or open a video with {OPEN_HINT}.")
+
+
+def deletion_problem(path: Path) -> str:
+    """Delete the calibration file at ``path``; why it could not be, or "" (the window shows it, and goes on)."""
+    try:
+        delete_calibration(path)
+    except CalibrationError as exc:
+        return str(exc)
+    return ""
+
+
+class CalibrationController(Controller):
+    def __init__(self, window: QObject, engine: EngineController, path: Path) -> None:
+        super().__init__(window)
+        self.engine, self.path = engine, path
+        self.section = CalibrationSection()
+        # The pipeline numbers its captures and reports the latest in every frame. Those numbered
+        # up to this one are old news (shown already, or from before this C); None after a reset:
+        # none is shown until the next C.
+        self._seen_through: int | None = 0
+        self.calibrate_action = QAction("&Calibrate", self, triggered=self.calibrate)
+        self.calibrate_action.setToolTip(f"Calibrate ({key_of('calibrate')}): hold a relaxed, neutral face for "
+                                         f"{CAPTURE_SECONDS:.0f} s, and your resting face reads as neutral from "
+                                         "then on")
+        self.reset_action = QAction("&Reset calibration", self, triggered=self.reset)
+        engine.frame_shown.connect(self._frame_shown)
+        engine.restarted.connect(self._restarted)
+        engine.failed.connect(lambda _message: self._stop_capture("The calibration stopped: nothing is being "
+                                                                  "analysed."))
+        engine.source_ended.connect(lambda _kind: self._stop_capture(
+            f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the camera or a "
+            "longer video."))
+
+    def actions(self) -> dict[str, Entry]:
+        return {"calibrate": self.calibrate_action, "reset_calibration": self.reset_action}
+
+    def calibrate(self) -> None:
+        """C: capture the person's neutral face on the analysis thread, and save it where the next start finds it."""
+        engine = self.engine
+        if engine.worker is None or not engine.worker.running:  # no camera, a still photo, a video that ended
+            self.section.show_result(engine.source_problem or CALIBRATE_NEEDS_FRAMES)
+            return
+        if engine.pause_action.isChecked():
+            engine.pause_action.setChecked(False)  # the capture needs frames
+        status = engine.latest.analysis.calibration if engine.latest else None
+        self._seen_through = status.number if status else 0  # the result of an earlier capture is not this one's
+        path = self.path
+        engine.worker.submit(lambda pipeline: pipeline.start_calibration(save_to=path))
+        self.section.show_capture(CALIBRATE_PROMPT, 0.0)
+        engine.view.show_capture(CALIBRATE_PROMPT, 0.0)
+
+    def reset(self) -> None:
+        """Stop using the calibration and delete its file, so that the next start does not load it."""
+        path, worker = self.path, self.engine.worker
+        self._seen_through = None  # a capture under way is cancelled: its status must not come back
+        if worker is not None and worker.running:
+
+            def forget(pipeline: EmotionPipeline) -> None:
+                pipeline.reset_calibration()
+                problem = deletion_problem(path)  # again: a capture that ended just before may have saved
+                if problem:
+                    worker.warning.emit(problem)
+
+            worker.submit(forget)
+        problem = deletion_problem(path)  # now, too: a paused or ended source runs no task
+        self._end_capture(problem or "Calibration reset: your face is read by the model alone.")
+
+    def _frame_shown(self, frame: ViewFrame) -> None:
+        self.section.show_calibrated(frame.analysis.calibrated)
+        self._show_capture(frame.analysis.calibration)
+
+    def _show_capture(self, status: CalibrationStatus | None) -> None:
+        if status is None or self._seen_through is None or status.number <= self._seen_through:
+            return
+        if status.state == "capturing":
+            self.section.show_capture(status.message, status.progress)
+            self.engine.view.show_capture(status.message, status.progress)
+            return
+        self._end_capture(status.message)
+        self._seen_through = status.number
+
+    def _restarted(self) -> None:
+        self._seen_through = 0  # the new pipeline numbers its captures from 1
+        self.engine.view.show_capture(None)
+
+    def _stop_capture(self, message: str) -> None:
+        if self.engine.view.capture is not None:  # a capture was under way
+            self._end_capture(message)
+
+    def _end_capture(self, message: str) -> None:
+        self.section.show_result(message)
+        self.engine.view.show_capture(None)

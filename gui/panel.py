@@ -1,0 +1,198 @@
+"""The side panel and its sections: the mood, the calibration and what P did.
+
+Each section belongs to one controller (gui/controllers), which tells it what to show; the
+sections only show what they are given. The panel stacks them in a fixed-width column.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from emotion.classes import EMOTIONS, STYLES
+from gui.keys import key_of
+from gui.widgets import NO_FACE
+from gui.workers import ViewFrame
+
+MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
+NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
+
+
+class Section(QWidget):
+    """A part of the side panel: a column without margins, ``space_above`` pixels below the one before."""
+
+    space_above = 0
+    stretch = 0  # its share of the panel's spare height
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.column = QVBoxLayout(self)
+        self.column.setContentsMargins(0, 0, 0, 0)
+
+
+class SidePanel(QWidget):
+    """The sections, top to bottom, in a column 300 px wide."""
+
+    def __init__(self, sections: list[Section]) -> None:
+        super().__init__()
+        self.setFixedWidth(300)
+        layout = QVBoxLayout(self)
+        for section in sections:
+            if section.space_above:
+                layout.addSpacing(section.space_above)
+            layout.addWidget(section, section.stretch)
+        if not any(section.stretch for section in sections):
+            layout.addStretch(1)
+
+
+class MoodSection(Section):
+    """The current mood in words and colour, and the smoothed probabilities as bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mood_label = QLabel("No face yet")
+        self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.mood_label.setMinimumHeight(64)
+        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
+        self.mood_detail = QLabel(NO_FACE["camera"])
+        self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.mood_detail.setWordWrap(True)
+        self.column.addWidget(self.mood_label)
+        self.column.addWidget(self.mood_detail)
+        grid = QGridLayout()
+        self.bars: dict[str, QProgressBar] = {}
+        for row, name in enumerate(EMOTIONS):
+            bar = QProgressBar()
+            bar.setRange(0, 100)
+            bar.setFormat("%p%")
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)  # some styles put the figure in the corner, on the border
+            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(bar, row, 1)
+            self.bars[name] = bar
+        self.column.addLayout(grid)
+
+    def show_analysis(self, frame: ViewFrame, no_face_text: str) -> None:
+        analysis = frame.analysis
+        mood = analysis.mood
+        probabilities = mood.probabilities if mood else (
+            analysis.faces[0].probabilities if analysis.faces else dict.fromkeys(EMOTIONS, 0.0))
+        for name, bar in self.bars.items():
+            bar.setValue(round(100 * probabilities[name]))
+        if mood is None:
+            self._show_no_mood("No face", no_face_text)
+            return
+        self.mood_label.setText(mood.label.capitalize())
+        self.mood_label.setStyleSheet(MOOD_STYLE.format(background=STYLES[mood.label].colour, text="#000"))
+        held = "" if analysis.photo else f", for {mood.held_for(analysis.timestamp):.0f} s"  # a still holds nothing
+        self.mood_detail.setText(f"{mood.confidence:.0%} confident{held}")
+
+    def show_problem(self, message: str) -> None:
+        """Nothing is analysed (no camera, say): ``message`` says why and what to do."""
+        self._show_no_mood("Not running", message)
+        for bar in self.bars.values():
+            bar.setValue(0)
+
+    def _show_no_mood(self, title: str, why: str) -> None:
+        self.mood_label.setText(title)
+        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
+        self.mood_detail.setText(why)
+
+
+class CalibrationSection(Section):
+    """Whether the person's neutral face is in use, and the latest capture (C): its progress while it
+    runs, then its one-line result."""
+
+    space_above = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress.hide()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        for widget in (self.state, self.progress, self.message):
+            self.column.addWidget(widget)
+
+    def show_calibrated(self, calibrated: bool) -> None:
+        self.state.setText("Calibrated: your neutral face reads as neutral." if calibrated
+                           else f"Not calibrated. {key_of('calibrate')}: calibrate your neutral face.")
+
+    def show_capture(self, message: str, progress: float) -> None:
+        self.progress.setValue(round(100 * progress))
+        self.progress.show()
+        self.message.setText(message)
+
+    def show_result(self, message: str) -> None:
+        self.progress.hide()
+        self.message.setText(message)
+
+
+class PlaylistSection(Section):
+    """What P did (progress, the playlist's link, or what to set up), and Spotify's sign-in while it waits."""
+
+    space_above = 12
+    stretch = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel(f"Press {key_of('playlist')} to turn your mood into a Spotify playlist.")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setOpenExternalLinks(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.label.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the window's keys must reach the window
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # What P says can be long (Spotify's setup steps): it scrolls rather than being cut off
+        # below the window's edge, with its links last.
+        area = QWidget()
+        area_column = QVBoxLayout(area)
+        area_column.setContentsMargins(0, 0, 0, 0)
+        area_column.addWidget(self.label)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(area)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.column.addWidget(self.scroll)
+        self.sign_in_box = self._sign_in_box()
+        area_column.addWidget(self.sign_in_box)
+        area_column.addStretch(1)
+
+    def _sign_in_box(self) -> QWidget:
+        """While Spotify's sign-in waits: its link (for when no browser opened) and a way out."""
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.sign_in_link = QLabel()
+        self.sign_in_link.setWordWrap(True)
+        self.sign_in_link.setTextFormat(Qt.TextFormat.RichText)
+        self.sign_in_link.setOpenExternalLinks(True)
+        self.sign_in_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                  | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.sign_in_link.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # click, select, Ctrl+C
+        self.cancel_button = QPushButton("Cancel sign-in")
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        column.addWidget(self.sign_in_link)
+        column.addWidget(self.cancel_button)
+        box.hide()
+        return box
+
+    def show_text(self, text: str) -> None:
+        self.label.setText(text)
+
+    def show_sign_in(self, url: str | None) -> None:
+        """The sign-in link and Cancel while Spotify's sign-in waits; ``None`` hides them."""
+        if url is None:
+            self.sign_in_box.hide()
+            return
+        self.sign_in_link.setText(f"If no browser opened, open this link to sign in to Spotify:<br>"
+                                  f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+        self.sign_in_box.show()
