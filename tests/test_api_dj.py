@@ -156,6 +156,22 @@ def test_the_dj_following_with_no_spotify_open_is_one_line_and_analysis_goes_on(
     assert len(said) == 1 and said[0].startswith("warning: ")
 
 
+def test_spotify_out_of_reach_never_holds_up_the_analysis(photo, fake_spotify, capsys):
+    sign_in()
+    fake_spotify.offline = True
+    with client(create(photo, follow=True, follow_settings=FAST)) as api:
+        first = wait_for_mood(api)["t"]
+        # The DJ's worker waits for Spotify, retrying; the frames go on meanwhile (photos come one a second).
+        later = wait_for(api, "/mood", lambda body: body["t"] >= first + 4)
+        assert later["t"] >= first + 4 and later["mood"]["label"] == "happy"
+        assert api.get("/dj").json()["actions"] == []
+        fake_spotify.offline = False
+        dj = wait_for(api, "/dj", lambda body: body["actions"], timeout=30)
+        assert [(a["action"], a["mood"]) for a in dj["actions"]] == [("play", "happy")]
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("keeps trying" in line for line in lines) == 1 and sum("reachable again" in line for line in lines) == 1
+
+
 def test_like_and_skip_without_premium_are_one_line(photo, fake_spotify):
     sign_in()
     with client(create(photo)) as api:
