@@ -9,6 +9,7 @@ usage examples:
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
   moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
+  moodtunes serve --follow                   the same, with the DJ following the live mood (GET /dj)
 
 environment:
   MOODTUNES_THREADS=N        threads for OpenCV and ONNX Runtime (default 1; without ONNX Runtime, 1 per core up to 4)
@@ -105,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--no-source", action="store_true",
                      help="no camera or video, only /analyze and /playlist (without it: --source, --camera, "
                           "else camera 0)")
+    srv.add_argument("--no-play", action="store_true",
+                     help='POST /playlist only makes the playlist (a request can still say "play": true); '
+                          "without it, the playlist starts on your Spotify (Premium)")
+    add_follow_arguments(srv, default=argparse.SUPPRESS)  # the live mood; POST /dj/follow switches it
     return p
 
 
@@ -364,6 +369,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
                              f"{SERVE_INSTALL}.") from exc
     from emotion.sources import existing_file, is_camera, open_source
+    from playlist.dj import FollowSettings
 
     source = source_from_args(args)
     if not args.no_source and not is_camera(source):
@@ -373,7 +379,9 @@ def run_serve(args: argparse.Namespace) -> int:
                              "MOODTUNES_API_TOKEN) that every request must carry.")
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners,
-                             calibration_file=Path(args.calibration) if args.calibration else None)
+                             calibration_file=Path(args.calibration) if args.calibration else None,
+                             play=not args.no_play, follow=args.follow,
+                             follow_settings=FollowSettings(hold_s=args.follow_hold, gap_s=args.follow_gap))
     return serve(settings, settings_from_args(args).engine.make_recognizer,
                  None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
                                                                       resolution=resolution_from_args(args))))
