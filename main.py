@@ -39,9 +39,7 @@ from emotion.cli import (
     add_source_options,
     error,
     frame_count,
-    resolution_from_args,
     settings_from_args,
-    source_from_args,
     warn,
 )
 from emotion.errors import MoodtunesError
@@ -371,7 +369,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from emotion.sources import existing_file, is_camera, open_source
     from playlist.dj import FollowSettings
 
-    source = source_from_args(args)
+    app = settings_from_args(args)
+    source = app.source.target
     if not args.no_source and not is_camera(source):
         existing_file(source)  # a mistyped file is an error now, not a server whose only source failed
     if args.host not in LOOPBACK_NAMES and not args.token:
@@ -382,9 +381,9 @@ def run_serve(args: argparse.Namespace) -> int:
                              calibration_file=Path(args.calibration) if args.calibration else None,
                              play=not args.no_play, follow=args.follow,
                              follow_settings=FollowSettings(hold_s=args.follow_hold, gap_s=args.follow_gap))
-    return serve(settings, settings_from_args(args).engine.make_recognizer,
-                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
-                                                                      resolution=resolution_from_args(args))))
+    return serve(settings, app.engine.make_recognizer,
+                 None if args.no_source else (lambda warn: open_source(source, loop=app.source.loop, warn=warn,
+                                                                      resolution=app.source.camera_size)))
 
 
 def run_app(args: argparse.Namespace) -> int:

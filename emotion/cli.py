@@ -139,13 +139,3 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
                               use_calibration=not given("no_calibration", False)),
         first_face_report=bool(given("first_face_report", False)),
     )
-
-
-def source_from_args(args: argparse.Namespace) -> str | int:
-    """What ``open_source`` gets: --source, else --camera, else camera 0."""
-    return settings_from_args(args).source.target
-
-
-def resolution_from_args(args: argparse.Namespace) -> tuple[int, int]:
-    """What the camera is asked for: --resolution, else DEFAULT_RESOLUTION."""
-    return settings_from_args(args).source.camera_size
