@@ -10,6 +10,7 @@ usage examples:
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
   moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
+  moodtunes serve --follow                   the same, with the DJ following the live mood (GET /dj)
 
 environment:
   MOODTUNES_THREADS=N        threads for OpenCV and ONNX Runtime (default 1; without ONNX Runtime, 1 per core up to 4)
@@ -39,9 +40,7 @@ from emotion.cli import (
     add_source_options,
     error,
     frame_count,
-    resolution_from_args,
     settings_from_args,
-    source_from_args,
     warn,
 )
 from emotion.errors import MoodtunesError
@@ -109,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--no-source", action="store_true",
                      help="no camera or video, only /analyze and /playlist (without it: --source, --camera, "
                           "else camera 0)")
+    srv.add_argument("--no-play", action="store_true",
+                     help='POST /playlist only makes the playlist (a request can still say "play": true); '
+                          "without it, the playlist starts on your Spotify (Premium)")
+    add_follow_arguments(srv, default=argparse.SUPPRESS)  # the live mood; POST /dj/follow switches it
     return p
 
 
@@ -368,8 +371,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
                              f"{SERVE_INSTALL}.") from exc
     from emotion.sources import existing_file, is_camera, open_source
+    from playlist.cli import follow_settings
 
-    source = source_from_args(args)
+    app = settings_from_args(args)
+    source = app.source.target
     if not args.no_source and not is_camera(source):
         existing_file(source)  # a mistyped file is an error now, not a server whose only source failed
     if args.host not in LOOPBACK_NAMES and not args.token:
@@ -377,10 +382,12 @@ def run_serve(args: argparse.Namespace) -> int:
                              "MOODTUNES_API_TOKEN) that every request must carry.")
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              events_interval_ms=args.events_interval_ms, max_listeners=args.max_listeners,
-                             calibration_file=Path(args.calibration) if args.calibration else None)
-    return serve(settings, settings_from_args(args).engine.make_recognizer,
-                 None if args.no_source else (lambda warn: open_source(source, loop=args.loop, warn=warn,
-                                                                      resolution=resolution_from_args(args))))
+                             calibration_file=Path(args.calibration) if args.calibration else None,
+                             play=not args.no_play, follow=args.follow,
+                             follow_settings=follow_settings(args.follow_hold, args.follow_gap))
+    return serve(settings, app.engine.make_recognizer,
+                 None if args.no_source else (lambda warn: open_source(source, loop=app.source.loop, warn=warn,
+                                                                      resolution=app.source.camera_size)))
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -17,8 +17,9 @@ For video, :class:`EmotionPipeline` adds tracking and the smoothed mood, and
 
 from __future__ import annotations
 
-import importlib
 import os
+
+from emotion.lazy import lazy_exports
 
 # Private by default. ONNX Runtime, the CPU runtime of the emotion network, creates
 # ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ when it is imported: a persistent device id and an
@@ -48,12 +49,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'emotion' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

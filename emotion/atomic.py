@@ -1,7 +1,8 @@
-"""Write files so that a crash or a full disk never leaves a half-written one in place."""
+"""Write files so that a crash or a full disk never leaves a half-written one in place, and read them back."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -26,3 +27,12 @@ def atomic_write(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """The JSON object stored at ``path``: empty when there is none yet, or when it is damaged (never a crash)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

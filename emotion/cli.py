@@ -143,13 +143,3 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         follow_gap_s=given("follow_gap"),
         play_when_made=False if given("no_play", False) else None,
     )
-
-
-def source_from_args(args: argparse.Namespace) -> str | int:
-    """What ``open_source`` gets: --source, else --camera, else camera 0."""
-    return settings_from_args(args).source.target
-
-
-def resolution_from_args(args: argparse.Namespace) -> tuple[int, int]:
-    """What the camera is asked for: --resolution, else DEFAULT_RESOLUTION."""
-    return settings_from_args(args).source.camera_size

@@ -51,17 +51,22 @@ def seconds(text: str) -> float:
     return value
 
 
-def add_follow_arguments(parser: argparse.ArgumentParser) -> None:
-    """--follow and its timings: the music follows the mood (Spotify Premium; see the README's DJ section)."""
+def add_follow_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--follow and its timings: the music follows the mood (Spotify Premium; see the README's DJ section).
+    Subcommands pass argparse.SUPPRESS, so that the options can go either side of the command's name."""
     from playlist.dj import FollowSettings
 
     defaults = FollowSettings()  # None below: not given (the window's settings tell "not given" from the default)
-    parser.add_argument("--follow", action="store_true",
+
+    def given(value: bool | None) -> bool | None | str:
+        return value if default is None else default
+
+    parser.add_argument("--follow", action="store_true", default=given(False),
                         help="the DJ: start music when a mood holds, and queue tracks for each new mood that holds")
-    parser.add_argument("--follow-hold", type=seconds, metavar="S",
+    parser.add_argument("--follow-hold", type=seconds, default=given(None), metavar="S",
                         help="how long a new mood must hold before the music follows it "
                              f"(default: {defaults.hold_s:g} s)")
-    parser.add_argument("--follow-gap", type=seconds, metavar="S",
+    parser.add_argument("--follow-gap", type=seconds, default=given(None), metavar="S",
                         help=f"the least time between two changes of the music (default: {defaults.gap_s:g} s)")
 
 

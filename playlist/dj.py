@@ -44,6 +44,7 @@ class Request:
     strategy: str = "match"
     count: int = 0  # tracks to queue
     tracks: tuple[Track, ...] = ()  # NOTE: the tracks of the playlist that started
+    device: str | None = None  # NOTE: the device it started on
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,10 @@ class DJ:
         """The user asked for music for ``mood`` (P): a playlist that starts playing, following or not."""
         return self._change(t, PLAY, mood)
 
-    def note_played(self, t: float, mood: str, tracks: tuple[Track, ...]) -> Request:
+    def note_played(self, t: float, mood: str, tracks: tuple[Track, ...], device: str | None = None) -> Request:
         """A playlist for ``mood`` started without the DJ (P in the window): the music changed all the same."""
         self._change(t, PLAY, mood)
-        return Request(t, NOTE, mood, tracks=tracks)
+        return Request(t, NOTE, mood, tracks=tracks, device=device)
 
     def like(self, t: float) -> Request:
         return Request(t, LIKE, self.music_mood)

@@ -210,7 +210,8 @@ class DJWorker:
         if request.kind == NOTE:
             assert request.mood is not None
             self._remember(request.mood, list(request.tracks))
-            self._now = NowPlaying(request.tracks[0] if request.tracks else None, request.mood, self._now.device)
+            self._now = NowPlaying(request.tracks[0] if request.tracks else None, request.mood,
+                                   request.device or self._now.device)
             return None
         return self._like_or_skip(request)
 
@@ -356,9 +357,10 @@ class DJSession:
     def play_now(self, t: float, mood: str) -> None:
         self.worker.submit(self.dj.play_now(t, mood))
 
-    def played(self, t: float, mood: str, tracks: list[Track]) -> None:
-        """The front end made and started a playlist itself (P, which may sign in): the DJ counts it as its own."""
-        self.worker.submit(self.dj.note_played(t, mood, tuple(tracks)))
+    def played(self, t: float, mood: str, tracks: list[Track], device: str | None = None) -> None:
+        """The front end made and started a playlist itself (P, which may sign in) on ``device``: the DJ counts it
+        as its own."""
+        self.worker.submit(self.dj.note_played(t, mood, tuple(tracks), device))
 
     def like(self, t: float) -> None:
         self.worker.submit(self.dj.like(t))

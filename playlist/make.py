@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from emotion.atomic import atomic_write
+from emotion.atomic import atomic_write, read_json_object
 from playlist.builder import Track, build_playlist
 from playlist.player import start_playlist
 from playlist.profiles import MoodProfile, load_profiles
@@ -81,11 +81,7 @@ class RecentPlaylists:
         self.path = path
 
     def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.path)
 
     def find(self, emotion: str, strategy: str, now: float) -> dict | None:
         """The entry made less than REUSE_MINUTES ago, or None (also for one that a damaged file garbled)."""

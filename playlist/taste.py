@@ -12,7 +12,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from emotion.atomic import atomic_write
+from emotion.atomic import atomic_write, read_json_object
 from playlist.builder import Track
 
 TASTE_FILENAME = "taste.json"
@@ -37,11 +37,7 @@ class TasteMemory:
         self.path = path
 
     def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # none yet, or damaged: an empty memory, never a crash
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.path)
 
     def _tracks(self, data: dict, mood: str, kind: str) -> list[Track]:
         entry = data.get(mood) if isinstance(data.get(mood), dict) else {}

@@ -261,7 +261,8 @@ def test_the_api_as_docs_shows_it_offline():
                   for method, operation in methods.items()}
     assert set(operations) == {("GET", "/"), ("GET", "/health"), ("GET", "/emotions"), ("POST", "/analyze"),
                                ("GET", "/mood"), ("GET", "/events"), ("POST", "/playlist"), ("POST", "/calibrate"),
-                               ("DELETE", "/calibrate")}
+                               ("DELETE", "/calibrate"), ("GET", "/dj"), ("POST", "/dj/follow"), ("POST", "/dj/like"),
+                               ("POST", "/dj/skip")}
 
     def answer(method: str, path: str, status: str = "200") -> str:
         return operations[method, path]["responses"][status]["content"]["application/json"]["schema"]["$ref"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion.cli import DEFAULT_RESOLUTION, resolution, resolution_from_args
+from emotion.cli import DEFAULT_RESOLUTION, resolution, settings_from_args
 from emotion.sources import CameraSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_the_app_asks_for_its_default_unless_told_otherwise():
     from main import build_parser
 
     def asked(*argv: str) -> tuple[int, int]:
-        return resolution_from_args(build_parser().parse_args(argv))
+        return settings_from_args(build_parser().parse_args(argv)).source.camera_size
 
     assert build_parser().parse_args([]).resolution is None  # not given: the window may use the one chosen last
     assert asked() == DEFAULT_RESOLUTION and asked("serve") == DEFAULT_RESOLUTION

@@ -15,7 +15,7 @@ traceback. The live source is opened once, on a thread of its own, and shared by
 
 from __future__ import annotations
 
-import importlib
+from emotion.lazy import lazy_exports
 
 # Imported on first use (PEP 562): `main.py` reads ServeSettings' defaults for its options
 # without loading FastAPI, which `moodtunes serve` alone needs (and which may not be installed).
@@ -28,12 +28,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gui.api' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

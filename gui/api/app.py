@@ -11,9 +11,9 @@ from fastapi_offline import FastAPIOffline
 
 from emotion.cli import warn
 from emotion.live import EngineInfo, LiveAnalysis
-from emotion.pipeline import EmotionPipeline
+from emotion.pipeline import EmotionPipeline, FrameAnalysis
 from emotion.recognizer import EmotionRecognizer
-from emotion.sources import FrameSource, Warn
+from emotion.sources import Frame, FrameSource, Warn
 from gui.api.errors import EXCEPTION_HANDLERS
 from gui.api.guard import DOCS_ASSETS, Guard
 from gui.api.models import errors
@@ -21,7 +21,7 @@ from gui.api.routers import ROUTERS
 from gui.api.settings import ServeSettings
 from gui.api.state import LiveMood, ServerState
 
-if TYPE_CHECKING:  # the playlist code loads with the first playlist
+if TYPE_CHECKING:
     from playlist.make import PlaylistResult
 
 DOCS = ("GET", "/docs", "Every endpoint and its schemas (OpenAPI), served from this computer")
@@ -29,13 +29,14 @@ DOCS = ("GET", "/docs", "Every endpoint and its schemas (OpenAPI), served from t
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The live source's analysis runs as long as the server does."""
+    """The live source's analysis, and the DJ it feeds, run as long as the server does."""
     live_analysis = app.state.server.live_analysis
     if live_analysis is not None:
         live_analysis.start()
     yield
     if live_analysis is not None:
         live_analysis.stop(timeout=2.0)
+    app.state.server.dj.close()  # a request to Spotify in flight is abandoned, never waited for
 
 
 def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRecognizer],
@@ -44,8 +45,15 @@ def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRec
     """The API. ``open_source`` None: no live source (``/mood``, ``/events`` and ``/calibrate`` then say so)."""
     if make_playlist is None:
         from playlist.make import make_playlist
+    from gui.api.dj import ServerDJ  # with the playlist code: not for `moodtunes serve --help`
+
     live = LiveMood(has_source=open_source is not None)
-    state = ServerState(settings, make_recognizer, make_playlist, live, live_analysis=None)
+    dj = ServerDJ.create(settings, make_playlist, has_source=open_source is not None, say=warn)
+    state = ServerState(settings, make_recognizer, make_playlist, live, live_analysis=None, dj=dj)
+
+    def frame(item: Frame, analysis: FrameAnalysis, fps: float | None) -> None:
+        live.frame(item, analysis, fps)
+        dj.observe(analysis.timestamp, analysis.mood.label if analysis.mood else None)  # decides; never waits
 
     def ready(info: EngineInfo) -> None:
         live.ready(info)
@@ -57,7 +65,7 @@ def create_app(settings: ServeSettings, make_recognizer: Callable[[], EmotionRec
         warn(f"the live source stopped: {message}")
 
     if open_source is not None:
-        state.live_analysis = LiveAnalysis(open_source, lambda: EmotionPipeline(make_recognizer()), live.frame,
+        state.live_analysis = LiveAnalysis(open_source, lambda: EmotionPipeline(make_recognizer()), frame,
                                            on_ready=ready, on_failed=failed, on_finished=live.finished,
                                            on_warning=warn, name="live-source")
     # FastAPIOffline is FastAPI with its "self-hosting JavaScript and CSS for docs" recipe done:

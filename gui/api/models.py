@@ -24,11 +24,6 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="One line, never a traceback.")
 
 
-class PlaylistErrorResponse(ErrorResponse):
-    web_search: str | None = Field(
-        None, description='With 409 "Spotify is not set up": the mood as a search on Spotify\'s web player.')
-
-
 class EmotionInfo(BaseModel):
     name: EmotionName
     colour: str = Field(description="#rrggbb, as the window and the overlay page draw it.")
@@ -96,6 +91,8 @@ class PlaylistRequest(BaseModel):
     strategy: Literal[STRATEGIES] = Field("match", description="match the mood, or start from it and lift it.")
     dry_run: bool = Field(False, description="Choose the tracks but create no playlist.")
     new: bool = Field(False, description="Make a new playlist even if one was made for this mood a moment ago.")
+    play: bool | None = Field(None, description="Start it on your Spotify once made (Premium): true, false, or null "
+                                                "for the server's choice (yes, unless started with --no-play).")
 
 
 class PlaylistMade(BaseModel):
@@ -108,6 +105,62 @@ class PlaylistMade(BaseModel):
     mood: EmotionName
     strategy: Literal[STRATEGIES]
     dry_run: bool
+    device: str | None = Field(None, description="The device it started playing on; null when it was not started.")
+
+
+class PlaylistErrorResponse(ErrorResponse):
+    web_search: str | None = Field(
+        None, description='With 409 "Spotify is not set up": the mood as a search on Spotify\'s web player.')
+    playlist: PlaylistMade | None = Field(
+        None, description="When the playlist was made but could not start (no device, no Premium, a permission "
+                          "to give): the playlist, with its link.")
+
+
+class FollowRequest(BaseModel):
+    on: bool = Field(description="true: the music follows the mood; false: it stays as it is.")
+
+
+class PlayingTrack(BaseModel):
+    title: str
+    artist: str = Field(description="Its artists, comma-separated.")
+    link: str | None = Field(description="The track on open.spotify.com.")
+    uri: str
+    mood: EmotionName | None = Field(description="The mood it was picked for.")
+
+
+class HeldMood(BaseModel):
+    mood: EmotionName
+    held_s: float = Field(description="How long it has held, counting only time with a face.")
+
+
+class DJActionInfo(BaseModel):
+    t: float = Field(description="When the DJ decided, on the live source's clock (as /mood's t), in seconds.")
+    at: str = Field(description="That moment on this computer's clock (ISO 8601).")
+    action: Literal["play", "queue", "like", "skip", "error"]
+    mood: EmotionName | None = Field(description="The mood the tracks were picked for.")
+    detail: str = Field(description='One line, e.g. "sad for 20 s: queued 3 tracks, lift", or what went wrong.')
+    tracks: list[str] = Field(description='"Artist - Title" of each track played, queued, liked or skipped.')
+    uris: list[str] = Field(description="Their Spotify URIs.")
+    device: str | None
+    reason: str | None = Field(None, description='With an error, what can be done: "sign_in", "no_device", '
+                                                 '"premium", "rate_limited", "offline", or null.')
+
+
+class DJStatus(BaseModel):
+    """What the DJ is doing: the overlay page shows it."""
+
+    following: bool = Field(description="The music follows the mood (--follow, POST /dj/follow).")
+    hold_s: float = Field(description="How long a new mood must hold before the music follows it (--follow-hold).")
+    gap_s: float = Field(description="The least time between two changes of the music (--follow-gap).")
+    play: bool = Field(description="POST /playlist starts the playlist it makes (off with --no-play).")
+    music_mood: EmotionName | None = Field(description="The mood the music is on; null before it started.")
+    holding: HeldMood | None = Field(description="The mood holding now, as the DJ counts it.")
+    playing: PlayingTrack | None = Field(description="The track playing, as moodtunes last saw it.")
+    device: str | None = Field(description="The Spotify device it plays on.")
+    actions: list[DJActionInfo] = Field(description="The last few things the DJ did, the latest last.")
+
+class DJPending(BaseModel):
+    message: str = Field(description="Spotify has not answered yet; GET /dj shows what comes of it.")
 
 
 class Calibrated(BaseModel):

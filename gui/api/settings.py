@@ -1,13 +1,15 @@
 """How ``moodtunes serve`` runs: its settings and their defaults, written once.
 
-This module loads nothing else, so ``main.py`` takes its option defaults from here without
-loading FastAPI.
+This module loads nothing else but the DJ's timings (pure dataclasses), so ``main.py`` takes its
+option defaults from here without loading FastAPI.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from playlist.dj import FollowSettings
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -22,6 +24,9 @@ class ServeSettings:
     max_upload_bytes: int = 20 * 2**20
     body_timeout_s: float = 15.0
     calibration_file: Path | None = None  # --calibration FILE: POST /calibrate saves there, not in the config folder
+    play: bool = True  # POST /playlist starts what it made on the user's Spotify, unless asked not to (--no-play)
+    follow: bool = False  # the DJ follows the live mood from the start (--follow; POST /dj/follow switches it)
+    follow_settings: FollowSettings = field(default_factory=FollowSettings)  # --follow-hold, --follow-gap
 
     @property
     def loopback(self) -> bool:

@@ -23,7 +23,8 @@ from gui.api.errors import ApiError
 from gui.api.models import PLAYLIST_MARKS, MoodSnapshot, SmoothedMood, SourceState
 from gui.api.settings import ServeSettings
 
-if TYPE_CHECKING:  # the playlist code loads with the first playlist
+if TYPE_CHECKING:
+    from gui.api.dj import ServerDJ
     from playlist.make import PlaylistResult
 
 
@@ -87,6 +88,7 @@ class ServerState:
     make_playlist: Callable[..., PlaylistResult]
     live: LiveMood
     live_analysis: LiveAnalysis | None  # the live source's thread; None without a source
+    dj: ServerDJ  # fed by the live source's frames; POST /playlist and the DJ endpoints drive it
     started: float = field(default_factory=time.monotonic)
     analyzer: EmotionRecognizer | None = None  # /analyze's own, see recognizer()
     analyze_lock: threading.Lock = field(default_factory=threading.Lock)  # one OpenCV network, one thread at a time

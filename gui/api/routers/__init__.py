@@ -10,5 +10,5 @@ from importlib import import_module
 from fastapi import APIRouter
 
 # In the order /docs and `moodtunes serve --help` list them.
-TOPICS = ("overview", "analyze", "live", "playlist", "calibration")
+TOPICS = ("overview", "analyze", "live", "playlist", "dj", "calibration")
 ROUTERS: tuple[APIRouter, ...] = tuple(import_module(f"{__name__}.{topic}").router for topic in TOPICS)
