@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushBu
 
 from emotion.classes import EMOTIONS, STYLES
 from gui.keys import key_of
-from gui.widgets import NO_FACE
 from gui.workers import ViewFrame
 
 MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
@@ -52,11 +51,10 @@ class MoodSection(Section):
 
     def __init__(self) -> None:
         super().__init__()
-        self.mood_label = QLabel("No face yet")
+        self.mood_label = QLabel()
         self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mood_label.setMinimumHeight(64)
-        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
-        self.mood_detail = QLabel(NO_FACE["camera"])
+        self.mood_detail = QLabel()
         self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mood_detail.setWordWrap(True)
         self.column.addWidget(self.mood_label)
@@ -73,6 +71,7 @@ class MoodSection(Section):
             grid.addWidget(bar, row, 1)
             self.bars[name] = bar
         self.column.addLayout(grid)
+        self.show_opening()
 
     def show_analysis(self, frame: ViewFrame, no_face_text: str) -> None:
         analysis = frame.analysis
@@ -89,9 +88,17 @@ class MoodSection(Section):
         held = "" if analysis.photo else f", for {mood.held_for(analysis.timestamp):.0f} s"  # a still holds nothing
         self.mood_detail.setText(f"{mood.confidence:.0%} confident{held}")
 
-    def show_problem(self, message: str) -> None:
-        """Nothing is analysed (no camera, say): ``message`` says why and what to do."""
-        self._show_no_mood("Not running", message)
+    def show_problem(self, short: str) -> None:
+        """Nothing is analysed: ``short`` names why ("No camera"); the video says it in full."""
+        self._show_no_mood("Not running", short if short != "Not running" else "")
+        self._clear_bars()
+
+    def show_opening(self) -> None:
+        """A source is opening: no mood yet, and none of the last source's."""
+        self._show_no_mood("No mood yet", "Starting…")
+        self._clear_bars()
+
+    def _clear_bars(self) -> None:
         for bar in self.bars.values():
             bar.setValue(0)
 

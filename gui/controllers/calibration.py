@@ -3,12 +3,14 @@ where the next start finds it; Reset forgets it. Its banner is on the video, its
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, delete_calibration
+from emotion.cli import warn
 from emotion.pipeline import EmotionPipeline
 from gui.controllers.base import Controller, Entry
 from gui.controllers.engine import OPEN_HINT, EngineController
@@ -17,8 +19,9 @@ from gui.panel import CalibrationSection
 from gui.workers import ViewFrame
 
 CALIBRATE_PROMPT = "Hold a relaxed, neutral face and look at the camera..."
+CALIBRATE_STILL = "Reading this photo as your neutral face..."
 CALIBRATE_NEEDS_FRAMES = (f"Calibration watches your face for {CAPTURE_SECONDS:.0f} seconds: choose a camera in "
-                          f"Video → Camera N, or open a video with {OPEN_HINT}.")
+                          f"Video → Camera N, or open a video or a photo of your neutral face with {OPEN_HINT}.")
 
 
 def deletion_problem(path: Path) -> str:
@@ -56,19 +59,37 @@ class CalibrationController(Controller):
         return {"calibrate": self.calibrate_action, "reset_calibration": self.reset_action}
 
     def calibrate(self) -> None:
-        """C: capture the person's neutral face on the analysis thread, and save it where the next start finds it."""
+        """C: capture the person's neutral face on the analysis thread, and save it where the next start finds it.
+
+        A still (a photo, opened with --source or File → Open, looped or not) is judged alone and at once,
+        as ``moodtunes calibrate --source PHOTO`` judges it (see EmotionPipeline): the same photo gets the
+        same answer whichever way it came. A still shown already (its thread has ended) is read again.
+        """
         engine = self.engine
-        if engine.worker is None or not engine.worker.running:  # no camera, a still photo, a video that ended
-            self.section.show_result(engine.source_problem or CALIBRATE_NEEDS_FRAMES)
+        if engine.source_problem:  # the video says why in full
+            self.section.show_result(f"{engine.short_problem}: nothing to calibrate on.")
+            return
+        running = engine.worker is not None and engine.worker.running
+        still = engine.source_kind == "photos"
+        if not running and not still:  # not started, or a video that ended
+            self.section.show_result(CALIBRATE_NEEDS_FRAMES)
             return
         if engine.pause_action.isChecked():
             engine.pause_action.setChecked(False)  # the capture needs frames
-        status = engine.latest.analysis.calibration if engine.latest else None
+        status = engine.latest.analysis.calibration if engine.latest and running else None
         self._seen_through = status.number if status else 0  # the result of an earlier capture is not this one's
         path = self.path
-        engine.worker.submit(lambda pipeline: pipeline.start_calibration(save_to=path))
-        self.section.show_capture(CALIBRATE_PROMPT, 0.0)
-        engine.view.show_capture(CALIBRATE_PROMPT, 0.0)
+
+        def start(pipeline: EmotionPipeline) -> None:
+            pipeline.start_calibration(save_to=path)
+
+        if running:
+            engine.worker.submit(start)
+        else:
+            engine.rerun(start)
+        prompt = CALIBRATE_STILL if still else CALIBRATE_PROMPT
+        self.section.show_capture(prompt, 0.0)
+        engine.view.show_capture(prompt, 0.0)
 
     def reset(self) -> None:
         """Stop using the calibration and delete its file, so that the next start does not load it."""
@@ -97,12 +118,19 @@ class CalibrationController(Controller):
             self.section.show_capture(status.message, status.progress)
             self.engine.view.show_capture(status.message, status.progress)
             return
-        self._end_capture(status.message)
         self._seen_through = status.number
+        if status.state == "done":
+            self.engine.calibrated()
+            saved = f" Saved to {self.path}." if self.path.is_file() else ""
+            print(f"{status.message}{saved}", file=sys.stderr, flush=True)  # as `moodtunes calibrate` says it
+        else:
+            warn(status.message)
+        self._end_capture(status.message)
 
     def _restarted(self) -> None:
         self._seen_through = 0  # the new pipeline numbers its captures from 1
         self.engine.view.show_capture(None)
+        self.section.show_result("")  # the last source's capture is not this one's
 
     def _stop_capture(self, message: str) -> None:
         if self.engine.view.capture is not None:  # a capture was under way

@@ -82,7 +82,9 @@ class PlaylistController(Controller):
         latest = self.engine.latest
         mood = latest.analysis.mood if latest else None
         if mood is None:
-            why = self.engine.source_problem or NO_FACE[self.engine.source_kind]
+            engine = self.engine  # the video says a source problem in full; "Starting…" until the first frame
+            why = (f"{engine.short_problem}." if engine.source_problem else NO_FACE[engine.source_kind]
+                   if engine.latest else "Starting…")
             self.section.show_text(html.escape(f"No mood yet. {why}"))
             return
         self.requested.emit(mood.label)
