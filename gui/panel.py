@@ -17,6 +17,7 @@ from gui.workers import ViewFrame
 
 MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
 NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
+BAR_HEIGHT = 16  # a mood bar: its figure still fits
 
 
 class Section(QWidget):
@@ -32,12 +33,13 @@ class Section(QWidget):
 
 
 class SidePanel(QWidget):
-    """The sections, top to bottom, in a column 300 px wide."""
+    """The sections, top to bottom, in a column 340 px wide: Spotify's setup steps fit it at the default size."""
 
     def __init__(self, sections: list[Section]) -> None:
         super().__init__()
-        self.setFixedWidth(300)
+        self.setFixedWidth(340)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)  # the window's own margins frame it
         for section in sections:
             if section.space_above:
                 layout.addSpacing(section.space_above)
@@ -53,13 +55,15 @@ class MoodSection(Section):
         super().__init__()
         self.mood_label = QLabel()
         self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.mood_label.setMinimumHeight(64)
+        self.mood_label.setMinimumHeight(52)
         self.mood_detail = QLabel()
         self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mood_detail.setWordWrap(True)
         self.column.addWidget(self.mood_label)
         self.column.addWidget(self.mood_detail)
+        # Compact bars: below them, Spotify's setup steps must fit the default window without scrolling.
         grid = QGridLayout()
+        grid.setVerticalSpacing(2)
         self.bars: dict[str, QProgressBar] = {}
         for row, name in enumerate(EMOTIONS):
             bar = QProgressBar()
@@ -67,6 +71,7 @@ class MoodSection(Section):
             bar.setFormat("%p%")
             bar.setAlignment(Qt.AlignmentFlag.AlignCenter)  # some styles put the figure in the corner, on the border
             bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
+            bar.setFixedHeight(BAR_HEIGHT)
             grid.addWidget(QLabel(name), row, 0)
             grid.addWidget(bar, row, 1)
             self.bars[name] = bar
@@ -112,7 +117,7 @@ class CalibrationSection(Section):
     """Whether the person's neutral face is in use, and the latest capture (C): its progress while it
     runs, then its one-line result."""
 
-    space_above = 8
+    space_above = 4
 
     def __init__(self) -> None:
         super().__init__()
@@ -124,6 +129,7 @@ class CalibrationSection(Section):
         self.progress.hide()
         self.message = QLabel()
         self.message.setWordWrap(True)
+        self.message.hide()
         for widget in (self.state, self.progress, self.message):
             self.column.addWidget(widget)
 
@@ -134,17 +140,21 @@ class CalibrationSection(Section):
     def show_capture(self, message: str, progress: float) -> None:
         self.progress.setValue(round(100 * progress))
         self.progress.show()
-        self.message.setText(message)
+        self._show_message(message)
 
     def show_result(self, message: str) -> None:
         self.progress.hide()
+        self._show_message(message)
+
+    def _show_message(self, message: str) -> None:
         self.message.setText(message)
+        self.message.setVisible(bool(message))  # no empty line's height taken from the playlist's steps
 
 
 class PlaylistSection(Section):
     """What P did (progress, the playlist's link, or what to set up), and Spotify's sign-in while it waits."""
 
-    space_above = 12
+    space_above = 8
     stretch = 1
 
     def __init__(self) -> None:
