@@ -51,9 +51,7 @@ class CalibrationController(Controller):
         engine.restarted.connect(self._restarted)
         engine.failed.connect(lambda _message: self._stop_capture("The calibration stopped: nothing is being "
                                                                   "analysed."))
-        engine.source_ended.connect(lambda _kind: self._stop_capture(
-            f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the camera or a "
-            "longer video."))
+        engine.source_ended.connect(self._source_ended)
 
     def actions(self) -> dict[str, Entry]:
         return {"calibrate": self.calibrate_action, "reset_calibration": self.reset_action}
@@ -78,18 +76,16 @@ class CalibrationController(Controller):
             engine.pause_action.setChecked(False)  # the capture needs frames
         status = engine.latest.analysis.calibration if engine.latest and running else None
         self._seen_through = status.number if status else 0  # the result of an earlier capture is not this one's
-        path = self.path
-
-        def start(pipeline: EmotionPipeline) -> None:
-            pipeline.start_calibration(save_to=path)
-
         if running:
-            engine.worker.submit(start)
+            engine.worker.submit(self._start_capture)
         else:
-            engine.rerun(start)
+            engine.rerun(self._start_capture)
         prompt = CALIBRATE_STILL if still else CALIBRATE_PROMPT
         self.section.show_capture(prompt, 0.0)
         engine.view.show_capture(prompt, 0.0)
+
+    def _start_capture(self, pipeline: EmotionPipeline) -> None:  # on the analysis thread
+        pipeline.start_calibration(save_to=self.path)
 
     def reset(self) -> None:
         """Stop using the calibration and delete its file, so that the next start does not load it."""
@@ -131,6 +127,14 @@ class CalibrationController(Controller):
         self._seen_through = 0  # the new pipeline numbers its captures from 1
         self.engine.view.show_capture(None)
         self.section.show_result("")  # the last source's capture is not this one's
+
+    def _source_ended(self, kind: str) -> None:
+        if kind == "photos" and self.engine.view.capture is not None:  # C came as the still's thread ended
+            self.engine.rerun(self._start_capture)
+            self.engine.view.show_capture(CALIBRATE_STILL, 0.0)
+            return
+        self._stop_capture(f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the "
+                           "camera or a longer video.")
 
     def _stop_capture(self, message: str) -> None:
         if self.engine.view.capture is not None:  # a capture was under way
