@@ -223,9 +223,6 @@ class EngineController(Controller):
         if self.source_problem:
             self.status.set_status("Not running" + (": no camera" if self.short_problem == "No camera" else ""))
             return
-        if self.latest is None:  # another source opens: the old one's figures are gone
-            self.status.set_status("")
-            return
         frame, parts = self.latest, []
         if frame is not None and frame.analysis.photo:
             parts.append(f"photo {frame.analysis.photo}")
@@ -233,7 +230,7 @@ class EngineController(Controller):
             parts.append("paused")
         elif frame is not None and frame.fps is not None and not self.ended:
             parts.append(f"{frame.fps:.1f} fps")
-        self.status.set_status(" · ".join([*parts, self.engine_text]))
+        self.status.set_status(" · ".join(part for part in (*parts, self.engine_text) if part))
 
     def _source_ended(self, kind: str) -> None:
         self.ended = True
