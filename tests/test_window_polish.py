@@ -145,12 +145,29 @@ def test_banners_never_cover_a_face(qtbot, tmp_path, where):
 
 # --- what the window says --------------------------------------------------------------------------
 
+def started(qtbot, store, **options) -> MainWindow:
+    """A window on the screen, its engine started, with the command line's ``options``."""
+    window = MainWindow(app_settings(**options), store)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    return window
+
+
+def astronaut_photo(tmp_path, astronaut_bgr):
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
+    return photo
+
+
 def test_without_a_camera_the_full_message_is_said_once(qtbot, store):
     window = MainWindow(app_settings(camera=3, detector="haar"), store)  # this machine has no camera 3
     qtbot.addWidget(window)
     window.show()
     assert window.view.message == "Starting camera…"  # not "no face" while the camera starts
     assert "No face" not in window.engine.section.mood_detail.text()
+    window.playlist.make_playlist()
+    assert "No face" not in window.playlist.section.label.text()
     window.start()
     qtbot.waitUntil(lambda: window.engine.source_problem != "", timeout=20000)
     problem = window.engine.source_problem
@@ -166,12 +183,7 @@ def test_without_a_camera_the_full_message_is_said_once(qtbot, store):
 
 
 def test_a_new_source_clears_the_old_mood_faces_and_errors(qtbot, store, tmp_path, astronaut_bgr):
-    photo = tmp_path / "me.jpg"
-    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
-    window = MainWindow(app_settings(source=str(photo), detector="haar"), store)
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
+    window = started(qtbot, store, source=astronaut_photo(tmp_path, astronaut_bgr), detector="haar")
     qtbot.waitUntil(lambda: window.engine.latest is not None and bool(window.engine.latest.analysis.faces),
                     timeout=20000)
     qtbot.waitUntil(lambda: window.engine.worker is not None and not window.engine.worker.running, timeout=10000)
@@ -190,12 +202,7 @@ def test_a_new_source_clears_the_old_mood_faces_and_errors(qtbot, store, tmp_pat
 
 
 def test_spotify_steps_fit_without_scrolling_at_the_default_size(qtbot, store, tmp_path, astronaut_bgr):
-    photo = tmp_path / "me.jpg"
-    cv2.imwrite(str(photo), face_scene(astronaut_bgr))
-    window = MainWindow(app_settings(source=str(photo), detector="haar"), store)
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
+    window = started(qtbot, store, source=astronaut_photo(tmp_path, astronaut_bgr), detector="haar")
     assert (window.width(), window.height()) == (1100, 700)
     qtbot.waitUntil(lambda: window.engine.latest is not None and window.engine.latest.analysis.mood is not None,
                     timeout=20000)
@@ -242,10 +249,7 @@ def test_c_on_a_still_is_one_rule_whichever_way_it_was_opened(qtbot, store, capf
     saved = saved_calibration_path()
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text("{not json")  # a damaged calibration: the window starts uncalibrated and says why
-    from_source = MainWindow(app_settings(source=str(neutral_photo), loop=loop), store)
-    qtbot.addWidget(from_source)
-    from_source.show()
-    from_source.start()
+    from_source = started(qtbot, store, source=neutral_photo, loop=loop)
     qtbot.waitUntil(lambda: "Cannot read the calibration" in from_source.notice.text(), timeout=20000)
     line, err = calibrate_still(qtbot, from_source, capfd)
     assert line == "Calibrated on 1 photo of your neutral face."  # as `moodtunes calibrate --source PHOTO`
@@ -256,10 +260,7 @@ def test_c_on_a_still_is_one_rule_whichever_way_it_was_opened(qtbot, store, capf
 
     saved.write_text("{not json")
     capfd.readouterr()
-    opened = MainWindow(app_settings(camera=3, loop=loop), store)  # no camera here; then File → Open
-    qtbot.addWidget(opened)
-    opened.show()
-    opened.start()
+    opened = started(qtbot, store, camera=3, loop=loop)  # no camera here; then File → Open
     qtbot.waitUntil(lambda: opened.engine.source_problem != "", timeout=20000)
     opened.engine.open_file(str(neutral_photo))
     qtbot.waitUntil(lambda: "Cannot read the calibration" in opened.notice.text(), timeout=20000)
@@ -286,10 +287,7 @@ def test_c_on_a_still_refuses_as_the_command_line_does(qtbot, store, capfd, tmp_
         face = cv2.imdecode(np.frombuffer(archive.read("FER2013Valid/fer0028680.png"), np.uint8), cv2.IMREAD_COLOR)
     photo = tmp_path / "turned.jpg"
     cv2.imwrite(str(photo), face_scene(face, dx=140, face_side=300))
-    window = MainWindow(app_settings(source=str(photo)), store)
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
+    window = started(qtbot, store, source=photo)
     line, err = calibrate_still(qtbot, window, capfd)
     cli = subprocess.run([sys.executable, str(ROOT / "main.py"), "calibrate", "--source", str(photo), "--out",
                           str(tmp_path / "cal.json")], capture_output=True, text=True, timeout=120)
