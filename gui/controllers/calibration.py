@@ -9,7 +9,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
-from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, delete_calibration
+from emotion.calibration import (
+    CAPTURE_SECONDS,
+    Calibration,
+    CalibrationError,
+    CalibrationStatus,
+    delete_calibration,
+)
 from emotion.cli import warn
 from emotion.pipeline import EmotionPipeline
 from gui.controllers.base import Controller, Entry
@@ -80,9 +86,11 @@ class CalibrationController(Controller):
             engine.worker.submit(self._start_capture)
         else:
             engine.rerun(self._start_capture)
-        prompt = CALIBRATE_STILL if still else CALIBRATE_PROMPT
-        self.section.show_capture(prompt, 0.0)
-        engine.view.show_capture(prompt, 0.0)
+        self._prompt(CALIBRATE_STILL if still else CALIBRATE_PROMPT)
+
+    def _prompt(self, message: str) -> None:
+        self.section.show_capture(message, 0.0)
+        self.engine.view.show_capture(message, 0.0)
 
     def _start_capture(self, pipeline: EmotionPipeline) -> None:  # on the analysis thread
         pipeline.start_calibration(save_to=self.path)
@@ -117,11 +125,18 @@ class CalibrationController(Controller):
         self._seen_through = status.number
         if status.state == "done":
             self.engine.calibrated()
-            saved = f" Saved to {self.path}." if self.path.is_file() else ""
+            saved = f" Saved to {self.path}." if self._saved(status.calibration) else ""
             print(f"{status.message}{saved}", file=sys.stderr, flush=True)  # as `moodtunes calibrate` says it
         else:
             warn(status.message)
         self._end_capture(status.message)
+
+    def _saved(self, calibration: Calibration | None) -> bool:
+        """Whether the file holds ``calibration`` (the message says so when it could not be written)."""
+        try:
+            return Calibration.load(self.path) == calibration
+        except CalibrationError:
+            return False
 
     def _restarted(self) -> None:
         self._seen_through = 0  # the new pipeline numbers its captures from 1
@@ -131,7 +146,7 @@ class CalibrationController(Controller):
     def _source_ended(self, kind: str) -> None:
         if kind == "photos" and self.engine.view.capture is not None:  # C came as the still's thread ended
             self.engine.rerun(self._start_capture)
-            self.engine.view.show_capture(CALIBRATE_STILL, 0.0)
+            self._prompt(CALIBRATE_STILL)
             return
         self._stop_capture(f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the "
                            "camera or a longer video.")

@@ -35,8 +35,6 @@ OPEN_FILTER = ("Photos and videos (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff 
 OPEN_HINT = f"File → Open… ({key_of('open')})"
 # The window's own ways to a picture, where the command line would name --camera N / --source FILE.
 OTHER_SOURCE = f"Choose a camera in Video → Camera N, or open a photo or video with {OPEN_HINT}."
-
-
 CAMERA_PROBLEMS = ("Cannot open camera", "Camera ")  # how WindowCamera's problems begin
 
 
@@ -102,7 +100,7 @@ class EngineController(Controller):
         self.latest: ViewFrame | None = None
         self.engine_text = ""
         self.source_kind = "camera" if given.path is None else "video"  # until the engine says
-        # Why nothing is analysed (no camera, ...): said in full once, on the video; elsewhere SHORT_PROBLEM.
+        # Why nothing is analysed (no camera, ...): said in full once, on the video; elsewhere short_problem.
         self.source_problem = ""
         self._told: set[str] = set()  # the engine's notes already printed: each restart makes them again
         self.calibration_note = ""  # why the saved calibration is not used, while that holds
