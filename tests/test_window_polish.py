@@ -63,11 +63,15 @@ def near(pixel: QColor, colour: QColor, tolerance: int = 16) -> bool:
                                                   (pixel.blue(), colour.blue())))
 
 
-def share_of(image: QImage, rect: QRectF, colour: QColor) -> float:
+def share_of(image: QImage, rect: QRectF, colour: QColor, tolerance: int = 16) -> float:
     """The share of the pixels inside ``rect`` (1 px in from its edges) that are ``colour``."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine())
+    pixels = pixels[:, : 3 * rgb.width()].reshape(rgb.height(), rgb.width(), 3).astype(int)
     inner = rect.toAlignedRect().adjusted(1, 1, -1, -1)
-    points = [(x, y) for x in range(inner.left(), inner.right() + 1) for y in range(inner.top(), inner.bottom() + 1)]
-    return sum(near(image.pixelColor(x, y), colour) for x, y in points) / len(points)
+    region = pixels[inner.top() : inner.bottom() + 1, inner.left() : inner.right() + 1]
+    target = np.array([colour.red(), colour.green(), colour.blue()])
+    return float((np.abs(region - target) <= tolerance).all(axis=2).mean())
 
 
 def disjoint(rects: list[QRectF]) -> bool:
@@ -190,7 +194,10 @@ def test_a_new_source_clears_the_old_mood_faces_and_errors(qtbot, store, tmp_pat
     window.calibration.section.show_result("No face found: sit in front of the camera, face it and try again.")
     window.engine.status.show_notice("skipped a file: something old")
     assert window.engine.section.mood_label.text() == "Happy"
+    happy = QColor(STYLES["happy"].colour)
+    assert share_of(window.view.grab().toImage(), QRectF(window.view.rect()), happy) > 0.001  # its box and label
     window.engine.choose_camera(3)  # Video → Camera 3: none on this machine
+    assert share_of(window.view.grab().toImage(), QRectF(window.view.rect()), happy) == 0  # gone from the video
     # At once: none of the photo's mood, boxes, calibration error or figures is left.
     assert window.view.frame is None and window.view.message == "Starting camera 3…"
     assert window.engine.section.mood_label.text() == "No mood yet"
