@@ -320,7 +320,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from emotion.calibration import delete_calibration, saved_calibration_path
+    from emotion.calibration import calibrated_message, delete_calibration, saved_calibration_path
     from emotion.live import analysed_frames
     from emotion.pipeline import EmotionPipeline
     from emotion.sources import open_source
@@ -341,8 +341,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         if source.kind == "photos":  # separate photos of the same face: no capture time, each judged alone
             calibration = recognizer.calibrate([frame.image for frame in source], photos=True)
             calibration.save(path)
-            print(f"Calibrated on {calibration.frames} photo(s) of your neutral face. Saved to {path}.",
-                  file=sys.stderr)
+            print(f"{calibrated_message(calibration.frames, photos=True)} Saved to {path}.", file=sys.stderr)
             return 0
         print(f"Look at the camera with a relaxed, neutral face for {args.seconds:g} seconds...", file=sys.stderr,
               flush=True)

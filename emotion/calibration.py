@@ -75,6 +75,12 @@ def delete_calibration(path: str | os.PathLike) -> bool:
     return True
 
 
+def calibrated_message(count: int, photos: bool) -> str:
+    """What every way of calibrating says when it worked (the window, the API, ``moodtunes calibrate``)."""
+    what = "photo" if photos else "frame"
+    return f"Calibrated on {count} {what}{'' if count == 1 else 's'} of your neutral face."
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The mean raw logits of one person's resting face, for the model that measured them."""

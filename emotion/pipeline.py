@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from emotion.calibration import CalibrationCapture, CalibrationError, CalibrationStatus
+from emotion.calibration import CalibrationCapture, CalibrationError, CalibrationStatus, calibrated_message
 from emotion.classes import EMOTIONS
 from emotion.preprocess import Box, check_image, to_gray
 from emotion.results import FaceResult
@@ -198,6 +198,8 @@ class EmotionPipeline:
         faces = self.reader.read(frame, timestamp, timings)
         if self._capture is not None:
             self._calibrate(frame, faces, timestamp, independent)
+            if independent and self._calibration_status.state == "done":  # a still is read with it at once
+                faces = self.reader.read(frame, timestamp, timings)
         tracks = self.tracker.update(faces, timestamp)
         mood = self.mood_tracker.update(tracks, timestamp, (frame.shape[1], frame.shape[0]))
         tracked = tuple(
@@ -217,7 +219,9 @@ class EmotionPipeline:
     def _calibrate(self, frame: np.ndarray, faces: list[FaceResult], timestamp: float, independent: bool) -> None:
         capture, number = self._capture, self._calibration_status.number
         capture.add(frame, faces, timestamp, independent)
-        if not capture.done(timestamp):
+        # A photo is judged alone and at once, as recognizer.calibrate(photos, photos=True) and `moodtunes
+        # calibrate --source PHOTO` judge it: a still held for 3 s would only count the same face again.
+        if not (independent or capture.done(timestamp)):
             left = capture.duration * (1 - capture.progress(timestamp))
             self._calibration_status = CalibrationStatus(number, "capturing", capture.progress(timestamp),
                                                          f"Hold a relaxed, neutral face... {math.ceil(left)} s")
@@ -229,7 +233,7 @@ class EmotionPipeline:
             self._calibration_status = CalibrationStatus(number, "failed", 1.0, str(exc))
             return
         self.recognizer.calibration = calibration
-        message = f"Calibrated on {calibration.frames} frames of your neutral face."
+        message = calibrated_message(calibration.frames, capture.photos)
         if self._save_calibration_to is not None:
             try:
                 calibration.save(self._save_calibration_to)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushBu
 
 from emotion.classes import EMOTIONS, STYLES
 from gui.keys import key_of
-from gui.widgets import NO_FACE
 from gui.workers import ViewFrame
 
 if TYPE_CHECKING:
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 
 MOOD_STYLE = "font-size: 22px; font-weight: bold; border-radius: 8px; background: {background}; color: {text};"
 NO_MOOD_STYLE = MOOD_STYLE.format(background="#333", text="#ddd")
+BAR_HEIGHT = 16  # a mood bar: its figure still fits
 
 
 class Section(QWidget):
@@ -37,12 +37,13 @@ class Section(QWidget):
 
 
 class SidePanel(QWidget):
-    """The sections, top to bottom, in a column 300 px wide."""
+    """The sections, top to bottom, in a column 340 px wide: Spotify's setup steps fit it at the default size."""
 
     def __init__(self, sections: list[Section]) -> None:
         super().__init__()
-        self.setFixedWidth(300)
+        self.setFixedWidth(340)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)  # the window's own margins frame it
         for section in sections:
             if section.space_above:
                 layout.addSpacing(section.space_above)
@@ -56,16 +57,17 @@ class MoodSection(Section):
 
     def __init__(self) -> None:
         super().__init__()
-        self.mood_label = QLabel("No face yet")
+        self.mood_label = QLabel()
         self.mood_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.mood_label.setMinimumHeight(64)
-        self.mood_label.setStyleSheet(NO_MOOD_STYLE)
-        self.mood_detail = QLabel(NO_FACE["camera"])
+        self.mood_label.setMinimumHeight(52)
+        self.mood_detail = QLabel()
         self.mood_detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mood_detail.setWordWrap(True)
         self.column.addWidget(self.mood_label)
         self.column.addWidget(self.mood_detail)
+        # Compact bars: below them, Spotify's setup steps must fit the default window without scrolling.
         grid = QGridLayout()
+        grid.setVerticalSpacing(2)
         self.bars: dict[str, QProgressBar] = {}
         for row, name in enumerate(EMOTIONS):
             bar = QProgressBar()
@@ -73,10 +75,12 @@ class MoodSection(Section):
             bar.setFormat("%p%")
             bar.setAlignment(Qt.AlignmentFlag.AlignCenter)  # some styles put the figure in the corner, on the border
             bar.setStyleSheet(f"QProgressBar::chunk {{ background: {STYLES[name].colour}; }}")
+            bar.setFixedHeight(BAR_HEIGHT)
             grid.addWidget(QLabel(name), row, 0)
             grid.addWidget(bar, row, 1)
             self.bars[name] = bar
         self.column.addLayout(grid)
+        self.show_opening()
 
     def show_analysis(self, frame: ViewFrame, no_face_text: str) -> None:
         analysis = frame.analysis
@@ -93,9 +97,17 @@ class MoodSection(Section):
         held = "" if analysis.photo else f", for {mood.held_for(analysis.timestamp):.0f} s"  # a still holds nothing
         self.mood_detail.setText(f"{mood.confidence:.0%} confident{held}")
 
-    def show_problem(self, message: str) -> None:
-        """Nothing is analysed (no camera, say): ``message`` says why and what to do."""
-        self._show_no_mood("Not running", message)
+    def show_problem(self, short: str) -> None:
+        """Nothing is analysed: ``short`` names why ("No camera"); the video says it in full."""
+        self._show_no_mood("Not running", short if short != "Not running" else "")
+        self._clear_bars()
+
+    def show_opening(self) -> None:
+        """A source is opening: no mood yet, and none of the last source's."""
+        self._show_no_mood("No mood yet", "Starting…")
+        self._clear_bars()
+
+    def _clear_bars(self) -> None:
         for bar in self.bars.values():
             bar.setValue(0)
 
@@ -109,7 +121,7 @@ class CalibrationSection(Section):
     """Whether the person's neutral face is in use, and the latest capture (C): its progress while it
     runs, then its one-line result."""
 
-    space_above = 8
+    space_above = 4
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,6 +133,7 @@ class CalibrationSection(Section):
         self.progress.hide()
         self.message = QLabel()
         self.message.setWordWrap(True)
+        self.message.hide()
         for widget in (self.state, self.progress, self.message):
             self.column.addWidget(widget)
 
@@ -131,17 +144,21 @@ class CalibrationSection(Section):
     def show_capture(self, message: str, progress: float) -> None:
         self.progress.setValue(round(100 * progress))
         self.progress.show()
-        self.message.setText(message)
+        self._show_message(message)
 
     def show_result(self, message: str) -> None:
         self.progress.hide()
+        self._show_message(message)
+
+    def _show_message(self, message: str) -> None:
         self.message.setText(message)
+        self.message.setVisible(bool(message))  # no empty line's height taken from the playlist's steps
 
 
 class PlaylistSection(Section):
     """What P did (progress, the playlist's link, or what to set up), and Spotify's sign-in while it waits."""
 
-    space_above = 12
+    space_above = 8
     stretch = 1
 
     def __init__(self) -> None:

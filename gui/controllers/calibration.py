@@ -3,12 +3,20 @@ where the next start finds it; Reset forgets it. Its banner is on the video, its
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
-from emotion.calibration import CAPTURE_SECONDS, CalibrationError, CalibrationStatus, delete_calibration
+from emotion.calibration import (
+    CAPTURE_SECONDS,
+    Calibration,
+    CalibrationError,
+    CalibrationStatus,
+    delete_calibration,
+)
+from emotion.cli import warn
 from emotion.pipeline import EmotionPipeline
 from gui.controllers.base import Controller, Entry
 from gui.controllers.engine import OPEN_HINT, EngineController
@@ -17,8 +25,9 @@ from gui.panel import CalibrationSection
 from gui.workers import ViewFrame
 
 CALIBRATE_PROMPT = "Hold a relaxed, neutral face and look at the camera..."
+CALIBRATE_STILL = "Reading this photo as your neutral face..."
 CALIBRATE_NEEDS_FRAMES = (f"Calibration watches your face for {CAPTURE_SECONDS:.0f} seconds: choose a camera in "
-                          f"Video → Camera N, or open a video with {OPEN_HINT}.")
+                          f"Video → Camera N, or open a video or a photo of your neutral face with {OPEN_HINT}.")
 
 
 def deletion_problem(path: Path) -> str:
@@ -48,27 +57,43 @@ class CalibrationController(Controller):
         engine.restarted.connect(self._restarted)
         engine.failed.connect(lambda _message: self._stop_capture("The calibration stopped: nothing is being "
                                                                   "analysed."))
-        engine.source_ended.connect(lambda _kind: self._stop_capture(
-            f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the camera or a "
-            "longer video."))
+        engine.source_ended.connect(self._source_ended)
 
     def actions(self) -> dict[str, Entry]:
         return {"calibrate": self.calibrate_action, "reset_calibration": self.reset_action}
 
     def calibrate(self) -> None:
-        """C: capture the person's neutral face on the analysis thread, and save it where the next start finds it."""
+        """C: capture the person's neutral face on the analysis thread, and save it where the next start finds it.
+
+        A still (a photo, opened with --source or File → Open, looped or not) is judged alone and at once,
+        as ``moodtunes calibrate --source PHOTO`` judges it (see EmotionPipeline): the same photo gets the
+        same answer whichever way it came. A still shown already (its thread has ended) is read again.
+        """
         engine = self.engine
-        if engine.worker is None or not engine.worker.running:  # no camera, a still photo, a video that ended
-            self.section.show_result(engine.source_problem or CALIBRATE_NEEDS_FRAMES)
+        if engine.source_problem:  # the video says why in full
+            self.section.show_result(f"{engine.short_problem}: nothing to calibrate on.")
+            return
+        running = engine.worker is not None and engine.worker.running
+        still = engine.source_kind == "photos"
+        if not running and not still:  # not started, or a video that ended
+            self.section.show_result(CALIBRATE_NEEDS_FRAMES)
             return
         if engine.pause_action.isChecked():
             engine.pause_action.setChecked(False)  # the capture needs frames
-        status = engine.latest.analysis.calibration if engine.latest else None
+        status = engine.latest.analysis.calibration if engine.latest and running else None
         self._seen_through = status.number if status else 0  # the result of an earlier capture is not this one's
-        path = self.path
-        engine.worker.submit(lambda pipeline: pipeline.start_calibration(save_to=path))
-        self.section.show_capture(CALIBRATE_PROMPT, 0.0)
-        engine.view.show_capture(CALIBRATE_PROMPT, 0.0)
+        if running:
+            engine.worker.submit(self._start_capture)
+        else:
+            engine.rerun(self._start_capture)
+        self._prompt(CALIBRATE_STILL if still else CALIBRATE_PROMPT)
+
+    def _prompt(self, message: str) -> None:
+        self.section.show_capture(message, 0.0)
+        self.engine.view.show_capture(message, 0.0)
+
+    def _start_capture(self, pipeline: EmotionPipeline) -> None:  # on the analysis thread
+        pipeline.start_calibration(save_to=self.path)
 
     def reset(self) -> None:
         """Stop using the calibration and delete its file, so that the next start does not load it."""
@@ -97,12 +122,34 @@ class CalibrationController(Controller):
             self.section.show_capture(status.message, status.progress)
             self.engine.view.show_capture(status.message, status.progress)
             return
-        self._end_capture(status.message)
         self._seen_through = status.number
+        if status.state == "done":
+            self.engine.calibrated()
+            saved = f" Saved to {self.path}." if self._saved(status.calibration) else ""
+            print(f"{status.message}{saved}", file=sys.stderr, flush=True)  # as `moodtunes calibrate` says it
+        else:
+            warn(status.message)
+        self._end_capture(status.message)
+
+    def _saved(self, calibration: Calibration | None) -> bool:
+        """Whether the file holds ``calibration`` (the message says so when it could not be written)."""
+        try:
+            return Calibration.load(self.path) == calibration
+        except CalibrationError:
+            return False
 
     def _restarted(self) -> None:
         self._seen_through = 0  # the new pipeline numbers its captures from 1
         self.engine.view.show_capture(None)
+        self.section.show_result("")  # the last source's capture is not this one's
+
+    def _source_ended(self, kind: str) -> None:
+        if kind == "photos" and self.engine.view.capture is not None:  # C came as the still's thread ended
+            self.engine.rerun(self._start_capture)
+            self._prompt(CALIBRATE_STILL)
+            return
+        self._stop_capture(f"The video ended before the {CAPTURE_SECONDS:.0f} seconds of the calibration: use the "
+                           "camera or a longer video.")
 
     def _stop_capture(self, message: str) -> None:
         if self.engine.view.capture is not None:  # a capture was under way

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from emotion.calibration import CalibrationError
 from emotion.cli import warn
+from emotion.live import PipelineTask
 from emotion.pipeline import EmotionPipeline, seconds_since_launch
 from emotion.recognizer import EmotionRecognizer
 from emotion.settings import DEFAULT_RESOLUTION, AppSettings, EngineSettings, SourceSettings
@@ -22,7 +23,7 @@ from gui.controllers.base import Controller, Entry, Submenu
 from gui.keys import key_of
 from gui.panel import MoodSection
 from gui.settings import WindowChoices
-from gui.widgets import NO_FACE, StatusLine, VideoView
+from gui.widgets import NO_FACE, STARTING, StatusLine, VideoView
 from gui.workers import AnalysisWorker, EngineInfo, ViewFrame
 
 CAMERA_CHOICES = range(4)
@@ -34,6 +35,7 @@ OPEN_FILTER = ("Photos and videos (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff 
 OPEN_HINT = f"File → Open… ({key_of('open')})"
 # The window's own ways to a picture, where the command line would name --camera N / --source FILE.
 OTHER_SOURCE = f"Choose a camera in Video → Camera N, or open a photo or video with {OPEN_HINT}."
+CAMERA_PROBLEMS = ("Cannot open camera", "Camera ")  # how WindowCamera's problems begin
 
 
 class WindowCamera(CameraSource):
@@ -98,7 +100,11 @@ class EngineController(Controller):
         self.latest: ViewFrame | None = None
         self.engine_text = ""
         self.source_kind = "camera" if given.path is None else "video"  # until the engine says
-        self.source_problem = ""  # why nothing is analysed (no camera, ...): said alike everywhere
+        # Why nothing is analysed (no camera, ...): said in full once, on the video; elsewhere short_problem.
+        self.source_problem = ""
+        self._told: set[str] = set()  # the engine's notes already printed: each restart makes them again
+        self.calibration_note = ""  # why the saved calibration is not used, while that holds
+        view.message = self.opening_message()
         self.ended = False
         # The analysis thread must end with the window even when the window is deleted without being
         # closed (a test's, dropped at its end): Qt then deletes this controller, and "destroyed" stops
@@ -139,14 +145,28 @@ class EngineController(Controller):
     def on_camera(self) -> bool:
         return self.source.path is None
 
+    @property
+    def short_problem(self) -> str:
+        """The source problem as the panel and the status line name it; the video says it in full."""
+        if not self.source_problem:
+            return ""
+        return "No camera" if self.source_problem.startswith(CAMERA_PROBLEMS) else "Not running"
+
+    def opening_message(self) -> str:
+        """What the video says until the first frame arrives."""
+        if self.on_camera:
+            return STARTING["camera"]
+        return STARTING["file"].format(name=Path(self.source.path).name)
+
     def remembered(self, choices: WindowChoices) -> WindowChoices:
         """``choices`` with this run's camera (unless a file plays) and resolution."""
         camera = self.source.camera if self.on_camera else choices.camera
         return replace(choices, camera=camera, resolution=self.source.camera_size)
 
     # --- the analysis thread -------------------------------------------------------------
-    def start(self) -> None:
-        """Start capture and inference (the model loads on the worker thread too)."""
+    def start(self, first_task: PipelineTask | None = None) -> None:
+        """Start capture and inference (the model loads on the worker thread too); ``first_task`` runs on
+        the analysis thread before its first frame."""
         source = self.source
 
         def open_for_window(warn: Warn) -> FrameSource:  # on the analysis thread
@@ -162,6 +182,8 @@ class EngineController(Controller):
         self.worker.warning.connect(self.warn)
         self.worker.finished.connect(self._source_ended)
         self.worker.set_paused(self.pause_action.isChecked())
+        if first_task is not None:
+            self.worker.submit(first_task)
         self._live_workers[:] = [self.worker]
         self.worker.start()
 
@@ -179,18 +201,25 @@ class EngineController(Controller):
         self.engine_text = f"{info.device} ({info.backend}) · {detector} · {info.checkpoint} · {info.source}"
         self.source_kind = info.source_kind
         self.view.no_face_text = NO_FACE[info.source_kind]
+        self.calibration_note = info.calibration_note
         self.update_status()
-        for note in (info.note, info.calibration_note):
-            if note:
-                warn(note)
-        notes = " ".join(sentence(note) for note in (info.note, info.calibration_note) if note)
+        notes = [note for note in (info.note, info.calibration_note) if note and note not in self._told]
+        for note in notes:  # once per window: a new source makes the same notes again
+            warn(note)
+            self._told.add(note)
         if notes:
-            self.status.show_notice(notes, 15000)
+            self.status.show_notice(" ".join(sentence(note) for note in notes), 15000)
+
+    def calibrated(self) -> None:
+        """A new calibration is in use: the note on why the old one was not is no longer true."""
+        if self.calibration_note and sentence(self.calibration_note) in self.status.notice.text():
+            self.status.show_notice("")
+        self.calibration_note = ""
 
     def update_status(self) -> None:
         """The frame rate (only while frames come: not paused, not a still) and the engine."""
         if self.source_problem:
-            self.status.set_status("Not running: " + self.source_problem)
+            self.status.set_status("Not running" + (": no camera" if self.short_problem == "No camera" else ""))
             return
         frame, parts = self.latest, []
         if frame is not None and frame.analysis.photo:
@@ -199,7 +228,7 @@ class EngineController(Controller):
             parts.append("paused")
         elif frame is not None and frame.fps is not None and not self.ended:
             parts.append(f"{frame.fps:.1f} fps")
-        self.status.set_status(" · ".join([*parts, self.engine_text]))
+        self.status.set_status(" · ".join(part for part in (*parts, self.engine_text) if part))
 
     def _source_ended(self, kind: str) -> None:
         self.ended = True
@@ -214,7 +243,7 @@ class EngineController(Controller):
     def _engine_failed(self, message: str) -> None:
         self.source_problem = message
         self.view.show_message(message)
-        self.section.show_problem(message)
+        self.section.show_problem(self.short_problem)
         self.update_status()
         self.failed.emit(message)
 
@@ -246,7 +275,7 @@ class EngineController(Controller):
         if index == self.source.camera and self.on_camera and self.worker is not None:
             return
         self.source = replace(self.source, camera=index, path=None)
-        self._restart(f"Opening camera {index}...")
+        self._restart(f"Starting camera {index}…")
 
     def choose_resolution(self, size: tuple[int, int]) -> None:
         """Ask the camera for ``size`` from now on (a camera that cannot give it says what it gives instead)."""
@@ -254,7 +283,7 @@ class EngineController(Controller):
             return
         self.source = replace(self.source, resolution=size)
         if self.on_camera and self.worker is not None:
-            self._restart(f"Opening camera {self.source.camera} at {size[0]}×{size[1]}...")
+            self._restart(f"Starting camera {self.source.camera} at {size[0]}×{size[1]}…")
 
     def ask_for_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.view.window(), "Open photo or video", "", OPEN_FILTER)
@@ -267,15 +296,22 @@ class EngineController(Controller):
         checked = self.camera_group.checkedAction()
         if checked is not None:
             checked.setChecked(False)
-        self._restart(f"Opening {Path(path).name}...")
+        self._restart(self.opening_message())
 
-    def _restart(self, message: str) -> None:
+    def rerun(self, first_task: PipelineTask) -> None:
+        """Open the same source again, with ``first_task`` before its first frame (C on a still that was shown)."""
+        self._restart(self.opening_message(), first_task)
+
+    def _restart(self, message: str, first_task: PipelineTask | None = None) -> None:
+        """Another source (or the same again): what the old one showed goes from the video, the panel and the
+        status line."""
         if self.worker is not None:
             self.worker.stop()
         self.latest = None
-        self.view.frame = None
-        self.source_problem, self.ended = "", False
+        self.source_problem, self.ended, self.engine_text = "", False, ""
+        self.view.clear(message)
+        self.section.show_opening()
         self.restarted.emit()
         self.status.show_notice("")
-        self.view.show_message(message)
-        self.start()
+        self.update_status()
+        self.start(first_task)

@@ -90,7 +90,11 @@ class PlaylistController(Controller):
         latest = self.engine.latest
         mood = latest.analysis.mood if latest else None
         if mood is None:
-            why = self.engine.source_problem or NO_FACE[self.engine.source_kind]
+            engine = self.engine
+            if engine.source_problem:  # the video says it in full
+                why = f"{engine.short_problem}."
+            else:
+                why = NO_FACE[engine.source_kind] if latest else "Starting…"  # no "no face" before the first frame
             self.section.show_text(html.escape(f"No mood yet. {why}"))
             return
         self.requested.emit(mood.label)
