@@ -223,7 +223,7 @@ class DJSection(Section):
     """The DJ: whether it follows the mood, the track playing (title, artist, link; the mood it was picked
     for; the device), its last few actions with their times, and its latest problem in one line."""
 
-    space_above = 10
+    space_above = 4
 
     def __init__(self) -> None:
         super().__init__()
@@ -268,9 +268,9 @@ class DJSection(Section):
                                    f"{hold_s:g} s.")
 
     def show_track(self, track: Track | None, mood: str | None, device: str | None) -> None:
-        """The playing track, or the keys that start music when none is known."""
+        """The playing track; none known: no line (the playlist section already says that P plays one)."""
+        self.now_playing.setVisible(track is not None)
         if track is None:
-            self.now_playing.setText(f"Nothing playing yet: {key_of('playlist')} plays a playlist for your mood.")
             return
         def text(words: str) -> str:
             return html.escape(words, quote=False)
