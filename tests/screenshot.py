@@ -1,10 +1,14 @@
-"""The README's picture of the DJ: the window, offscreen, following a clip whose face goes happy -> sad -> happy,
-with the fake Spotify playing (nothing leaves this computer), grabbed once the music has followed both changes.
+"""The README's pictures, taken from the app as it is: the window, offscreen, following a clip whose face goes
+happy -> sad -> happy, with the fake Spotify playing (nothing leaves this computer), grabbed once the music has
+followed both changes.
 
-    QT_QPA_PLATFORM=offscreen MOODTUNES_SHARED=../shared python tests/dj_shot.py [docs/dj_panel.png]
+    QT_QPA_PLATFORM=offscreen MOODTUNES_SHARED=../shared python tests/screenshot.py docs/screenshot.png
+    QT_QPA_PLATFORM=offscreen MOODTUNES_SHARED=../shared python tests/screenshot.py docs/dj_panel.png --span 30
 
-The sad face is a FER2013 face from the shared data (MOODTUNES_SHARED). The track playing is liked (L) as the
-music starts, so the panel shows a like among the DJ's actions. Prints one JSON line: the file and the actions.
+The first is the window with the app's own settings (the default model, detector and 5-minute timeline); the
+second shows the last 30 s on the timeline, where the DJ's marks stand apart. The sad face is a FER2013 face from the
+shared data (MOODTUNES_SHARED). The track playing is liked (L) as the music starts, so the panel shows a like among
+the DJ's actions. Prints one JSON line: the file and the actions.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ TIMEOUT_S = 120
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent / "docs" /
-                        "dj_panel.png")
+    parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("--span", type=float, help="seconds of mood the timeline shows (default: the app's own)")
+    parser.add_argument("--detector", default="auto", help="auto (the app's default), yunet or haar")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="moodtunes-dj-shot-"))
+    work = Path(tempfile.mkdtemp(prefix="moodtunes-screenshot-"))
     os.environ["MOODTUNES_CONFIG_DIR"] = str(work / "config")  # the fake's sign-in, not the user's
 
     from clips import astronaut, write_mood_clip
@@ -51,8 +56,11 @@ def main() -> int:
     face = astronaut()
     clip = write_mood_clip(work / "happy-sad-happy.avi", [(face, 3), (fer2013_face(4, 21), 5), (face, 6)], fps=5)
     app = QApplication(sys.argv[:1])
-    settings = replace(AppSettings(source=SourceSettings(path=str(clip)), engine=EngineSettings(detector="haar")),
-                       follow=True, follow_hold_s=1.5, follow_gap_s=3.0, timeline_span_s=30.0)
+    settings = replace(AppSettings(source=SourceSettings(path=str(clip)),
+                                   engine=EngineSettings(detector=args.detector)),
+                       follow=True, follow_hold_s=1.5, follow_gap_s=3.0)
+    if args.span:
+        settings = replace(settings, timeline_span_s=args.span)
     window = MainWindow(settings, QSettings(str(work / "window.ini"), QSettings.Format.IniFormat),
                         open_url=lambda url: None)
     window.resize(1100, 700)
