@@ -8,7 +8,7 @@ usage examples:
   moodtunes --source clip.mp4 --headless --follow   the DJ too: its actions as JSON lines (Spotify Premium)
   moodtunes playlist --mood happy            a playlist for a mood, played on your Spotify (--no-play: only made)
   moodtunes playlist --photo me.jpg          a playlist for the mood of the face in a photo
-  moodtunes calibrate                        teach it your neutral face (hold a relaxed face for 3 s)
+  moodtunes calibrate                        teach it your neutral face (hold a relaxed face still)
   moodtunes serve                            a local HTTP API and live overlay page on 127.0.0.1:8765
   moodtunes serve --follow                   the same, with the DJ following the live mood (GET /dj)
 
@@ -44,6 +44,7 @@ from emotion.cli import (
     warn,
 )
 from emotion.errors import MoodtunesError
+from emotion.settings import CAPTURE_SECONDS
 from gui.api.settings import LOOPBACK_NAMES, ServeSettings
 from playlist.spotify_setup import setup_lines
 
@@ -80,11 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(pl)
     add_engine_options(pl, default=argparse.SUPPRESS)
-    cal = sub.add_parser("calibrate", help="teach moodtunes your neutral face: hold a relaxed face for 3 s",
+    cal = sub.add_parser("calibrate",
+                         help=f"teach moodtunes your neutral face: hold a relaxed face for {CAPTURE_SECONDS:g} s",
                          description=CALIBRATE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(cal, default=argparse.SUPPRESS)
     add_engine_options(cal, default=argparse.SUPPRESS, calibration=False)  # it makes one, and measures the raw face
-    from emotion.calibration import CAPTURE_SECONDS  # here, not at the top: it loads OpenCV (see configure_process)
 
     cal.add_argument("--seconds", type=float, default=CAPTURE_SECONDS,
                      help=f"how long to capture (default {CAPTURE_SECONDS:g})")
@@ -161,10 +162,10 @@ prints these steps too):
 """
 
 
-CALIBRATE_DOC = """Teach moodtunes your neutral face.
+CALIBRATE_DOC = f"""Teach moodtunes your neutral face.
 
 Sit in front of the camera, relax your face (mouth closed, no smile) and look at the camera
-for about 3 seconds. A resting face that looks stern or sad is read as neutral from then on,
+for about {CAPTURE_SECONDS:g} seconds. A resting face that looks stern or sad is read as neutral from then on,
 by the window, --headless and the API. The calibration belongs to the model it was measured
 with; `moodtunes calibrate --reset` forgets it, `--no-calibration` ignores it for one run.
 """

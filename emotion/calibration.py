@@ -37,10 +37,10 @@ from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 from emotion.preprocess import Box, to_gray
 from emotion.results import FaceResult, main_face
+from emotion.settings import CAPTURE_SECONDS
 
 CALIBRATION_FILENAME = "calibration.json"
 FORMAT = "moodtunes-calibration"
-CAPTURE_SECONDS = 3.0
 MIN_FRAMES = 10  # a third of a second at 30 fps, a second at 10: enough to average out blinks
 # Thresholds, relative to the face so that they hold at any distance from the camera:
 MAX_STEP = 0.08  # the face's centre may move this share of its side from one frame to the next

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emotion.settings import CAPTURE_SECONDS
+
 
 @dataclass(frozen=True)
 class KeyBinding:
@@ -27,7 +29,8 @@ KEYS = (
     KeyBinding(("L",), "like", "like the playing track: saved to your library, remembered for its mood"),
     KeyBinding(("N",), "skip", "skip to the next track; the skipped one is never picked for that mood again"),
     KeyBinding(("C",), "calibrate",
-               "calibrate: hold a relaxed, neutral face for 3 s (your resting face then reads as neutral)"),
+               f"calibrate: hold a relaxed, neutral face for {CAPTURE_SECONDS:g} s (your resting face then reads as "
+               "neutral)"),
     KeyBinding(("Space",), "pause", "pause / resume the video"),
     KeyBinding(("Ctrl+O",), "open", "open a photo or video instead of the camera"),
     KeyBinding(("Q", "Esc"), "quit", "quit"),

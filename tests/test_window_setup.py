@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolBar
 
-from emotion.calibration import CAPTURE_SECONDS
+from emotion.settings import CAPTURE_SECONDS
 from emotion.settings import DEFAULT_RESOLUTION, AppSettings, EngineSettings, SourceSettings
 from gui.keys import KEYS, key_of
 from gui.window import MainWindow
@@ -53,7 +53,7 @@ def test_the_keys_are_declared_once_and_agree_everywhere(qtbot, tmp_path):
     assert [keys for keys, _text in readme] == [binding.keys for binding in KEYS]
     for (_keys, text), binding in zip(readme, KEYS, strict=True):
         assert text.startswith(binding.help), f"README: {text!r} does not say {binding.help!r}"
-    assert f"{CAPTURE_SECONDS:.0f} s" in next(b.help for b in KEYS if b.action == "calibrate")
+    assert f"{CAPTURE_SECONDS:g} s" in next(b.help for b in KEYS if b.action == "calibrate")
 
     window = MainWindow(app_settings(source=tmp_path / "none.mp4", detector="haar"),
                         QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat))
