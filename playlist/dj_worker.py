@@ -271,9 +271,22 @@ class DJWorker:
             self.taste.skip(mood, track)
             self._reserve[mood] = [t for t in self._reserve.get(mood, []) if t.uri != track.uri]
             detail = f"skipped {track}: not for {mood} again"
-        self._now = NowPlaying(track, mood, playback.device.name if playback.device else self._now.device)
+        device = playback.device.name if playback.device else self._now.device
+        self._now = NowPlaying(track, mood, device) if request.kind == LIKE else self._after_skip(track, device)
         return DJAction(request.t, LIKE if request.kind == LIKE else SKIP, mood, (track.uri,), detail,
                         self._now.device, (str(track),))
+
+    def _after_skip(self, skipped: Track, device: str | None) -> NowPlaying:
+        """What plays once ``skipped`` is gone, read again (the user pressed skip: one request more is theirs).
+        Unknown rather than the skipped track when Spotify has not moved on yet, or cannot say."""
+        try:
+            playback = self._spotify().playback()
+        except SpotifyError:  # the skip itself went through: not worth an error line
+            playback = None
+        track = playback.track if playback is not None else None
+        if track is None or track.uri == skipped.uri:
+            return NowPlaying(None, None, device)
+        return NowPlaying(track, self._picked_for.get(track.uri), device)
 
     def _remember(self, mood: str, tracks: list[Track]) -> None:
         self._session_tracks.extend(tracks)

@@ -294,6 +294,8 @@ def test_a_skipped_track_never_comes_back_for_its_mood(fake_spotify):
     (skipped,) = dj.wait(10)
     assert skipped.action == SKIP and skipped.tracks == (first.tracks[0].uri,)
     assert fake_spotify.now_playing() == first.tracks[1].uri  # it went to the next track
+    playing = dj.state.now_playing.track  # and says so, not the skipped one
+    assert playing is not None and playing.uri == first.tracks[1].uri
     # The same seed picks the same tracks, but not the skipped one: in new playlists and queues.
     again = make_playlist("sad", seed=11, new=True)
     assert first.tracks[0].uri not in [t.uri for t in again.tracks] and len(again.tracks) == 25
