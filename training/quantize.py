@@ -4,14 +4,14 @@
         --data data/ferplus --out runs/emotion_ferplus.int8.onnx
     python main.py --checkpoint runs/emotion_ferplus.int8.onnx --backend onnxruntime
 
-ONNX Runtime's static quantisation (QDQ format, int8 weights per output channel, uint8
+ONNX Runtime's static quantisation (QDQ format, 7-bit int8 weights per output channel, uint8
 activations) with its ranges calibrated on 512 training faces. The file keeps the float model's
 moodtunes metadata (classes, normalisation, decision rule, source checksum), so the app runs it
 as it runs the float twin, and reports its precision as int8. On the shipped FER+ model and a
 2-core CPU with VNNI it took 0.19 instead of 0.58 ms per face in a batch of eight (0.28 instead
-of 0.79 for one face); on this release's FER+ model it scored 86.29 against 86.14 % on
-FER2013Valid (balanced 0.828 against 0.827; 99.47 % of the faces given the same label). Needs
-the `onnx` package (pip install "moodtunes[train]").
+of 0.79 for one face); on this release's FER+ model and a CPU without VNNI it scored 86.11
+against 86.14 % on FER2013Valid (balanced 0.826 against 0.827; 99.53 % of the faces given the
+same label). Needs the `onnx` package (pip install "moodtunes[train]").
 """
 
 from __future__ import annotations
