@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"how long to capture (default {CAPTURE_SECONDS:g})")
     cal.add_argument("--out", help="where to save it (default: the config folder, used from then on)")
     cal.add_argument("--reset", action="store_true", help="delete the saved calibration instead")
-    srv = sub.add_parser("serve", help=f"a local HTTP API with a live overlay page ({SERVE_INSTALL})",
+    srv = sub.add_parser("serve", help=f"a local HTTP API with a live overlay page ({install_hint('serve')})",
                          describe=serve_description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_options(srv, default=argparse.SUPPRESS)
     add_engine_options(srv, default=argparse.SUPPRESS)
@@ -129,13 +130,28 @@ class CommandParser(ArgumentParser):
         return super().format_help()
 
 
-SERVE_INSTALL = 'pip install "moodtunes[serve]"'
 SERVE_DOC = """Serve the live mood over HTTP on this computer.
 
 {endpoints}
 
 Needs FastAPI and uvicorn: {install}.
 """
+
+
+def importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def install_hint(extra: str) -> str:
+    """How to add an extra to this moodtunes: pipx's own command inside a pipx environment, where pip is not
+    what the user runs."""
+    if "pipx" in Path(sys.prefix).parts:  # ~/.local/share/pipx/venvs/moodtunes, or ~/.local/pipx/venvs/...
+        return f'pipx inject moodtunes "moodtunes[{extra}]"'
+    return f'pip install "moodtunes[{extra}]"'
 
 
 def serve_description() -> str:
@@ -146,7 +162,7 @@ def serve_description() -> str:
         listing = "\n".join(f"  {method:<6} {path:<10}  {summary}" for method, path, summary in endpoints())
     except ImportError:
         listing = "  (the endpoints are listed here once FastAPI is installed)"
-    return SERVE_DOC.format(endpoints=listing, install=SERVE_INSTALL)
+    return SERVE_DOC.format(endpoints=listing, install=install_hint("serve"))
 
 
 _SETUP_LINES = "\n".join(f"  {line}" for line in setup_lines())
@@ -319,7 +335,6 @@ def run_headless(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Capture the main face for --seconds, check it is a resting face, save it (or --reset)."""
     from dataclasses import replace
-    from pathlib import Path
 
     from emotion.calibration import calibrated_message, delete_calibration, saved_calibration_path
     from emotion.live import analysed_frames
@@ -363,13 +378,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     try:
         from gui.api import serve
     except ImportError as exc:
-        raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({exc.name} is missing): "
-                             f"{SERVE_INSTALL}.") from exc
+        missing = [name for name in ("fastapi", "fastapi_offline", "uvicorn") if not importable(name)] or [exc.name]
+        raise MoodtunesError(f"moodtunes serve needs FastAPI and uvicorn ({', '.join(missing)} "
+                             f"{'is' if len(missing) == 1 else 'are'} missing): {install_hint('serve')}.") from exc
     from emotion.sources import existing_file, is_camera, open_source
     from playlist.cli import follow_settings
 

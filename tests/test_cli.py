@@ -132,3 +132,13 @@ def test_a_bad_thread_count_is_one_clear_line(threads):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
     assert "MOODTUNES_THREADS must be a whole number" in result.stderr and repr(threads) in result.stderr
+
+
+def test_serve_without_fastapi_names_what_is_missing_and_the_one_install_line():
+    blocked = "import sys; sys.modules['fastapi'] = sys.modules['uvicorn'] = None; import main; "
+    result = subprocess.run([sys.executable, "-c", blocked + "sys.exit(main.main(['serve', '--no-source']))"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        'error: moodtunes serve needs FastAPI and uvicorn (fastapi, fastapi_offline, uvicorn are missing): '
+        'pip install "moodtunes[serve]".']
