@@ -156,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"Created {result.name} with {result.track_count} of {len(result.tracks)} tracks: {result.url}")
     if result.device:
         print(f"Playing on {result.device}.")
-    elif result.play_problem:
-        say(result.play_problem)
+    elif result.play_problem:  # made but not started, as asked: the line says why, with the playlist's link
+        error(f"{result.play_problem} The playlist: {result.url}")
+        return 2
     return 0
 
 

@@ -215,10 +215,11 @@ def test_the_playlist_command_with_no_device_says_so_in_one_line_and_shows_the_l
     sign_in()
     fake_spotify.devices = []
     result = run_playlist_cli("--mood", "sad", "--seed", "1")
-    assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert "open.spotify.com/playlist/" in result.stdout.splitlines()[-1]
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # made, but not played as asked
+    link = result.stdout.splitlines()[-1].rsplit(" ", 1)[1]
+    assert link.startswith("https://open.spotify.com/playlist/")
     (line,) = [line for line in result.stderr.splitlines() if NO_DEVICE_LINE in line]
-    assert line.endswith("and run this command again.")
+    assert line.startswith("error: ") and line.endswith(f"and run this command again. The playlist: {link}")
 
 
 # --- following, liking and skipping ----------------------------------------------------------------
