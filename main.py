@@ -343,7 +343,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     path = Path(args.out) if args.out else saved_calibration_path()
     if args.reset:
-        print(f"Calibration {'deleted' if delete_calibration(path) else 'was not set'}: {path}", file=sys.stderr)
+        deleted = delete_calibration(path)
+        print(f"Calibration deleted: {path}" if deleted else f"No saved calibration to forget at {path}.",
+              file=sys.stderr)
         return 0
     settings = settings_from_args(args)
     # Measure the raw face, not one shifted by an older calibration.

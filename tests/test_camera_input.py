@@ -74,3 +74,12 @@ def test_a_calibration_that_cannot_be_deleted_is_one_line(tmp_path):
     result = run("calibrate", "--reset", "--out", str(stuck))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"error: The calibration {stuck} could not be deleted")
+
+
+def test_resetting_a_calibration_says_whether_there_was_one(tmp_path):
+    saved = tmp_path / "calibration.json"
+    result = run("calibrate", "--reset", "--out", str(saved))
+    assert result.returncode == 0 and result.stderr == f"No saved calibration to forget at {saved}.\n"
+    saved.write_text("{}")
+    result = run("calibrate", "--reset", "--out", str(saved))
+    assert result.returncode == 0 and result.stderr == f"Calibration deleted: {saved}\n" and not saved.exists()
