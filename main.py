@@ -35,6 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
+from emotion.capture import CAPTURE_SECONDS
 from emotion.cli import (
     ArgumentParser,
     add_engine_options,
@@ -45,7 +46,6 @@ from emotion.cli import (
     warn,
 )
 from emotion.errors import MoodtunesError
-from emotion.settings import CAPTURE_SECONDS
 from gui.api.settings import LOOPBACK_NAMES, ServeSettings
 from playlist.spotify_setup import setup_lines
 

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from emotion.atomic import atomic_write
+from emotion.capture import CAPTURE_SECONDS
 from emotion.classes import EMOTIONS, NUM_CLASSES
 from emotion.decision import softmax
 from emotion.errors import MoodtunesError
 from emotion.paths import config_dir
 from emotion.preprocess import Box, to_gray
 from emotion.results import FaceResult, main_face
-from emotion.settings import CAPTURE_SECONDS
 
 CALIBRATION_FILENAME = "calibration.json"
 FORMAT = "moodtunes-calibration"

@@ -18,10 +18,6 @@ if TYPE_CHECKING:  # the engine loads only when a recognizer is made
     from emotion.calibration import Calibration
     from emotion.recognizer import EmotionRecognizer
 
-# How long a calibration watches the face (`calibrate --seconds`): here, where --help and the keys can read it
-# without loading OpenCV.
-CAPTURE_SECONDS = 3.0
-
 # What the app asks a camera for unless told otherwise (--resolution); see the README's "Speed and memory".
 DEFAULT_RESOLUTION = (640, 480)
 

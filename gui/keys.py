@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emotion.settings import CAPTURE_SECONDS
+from emotion.capture import CAPTURE_SECONDS
 
 
 @dataclass(frozen=True)

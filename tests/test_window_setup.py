@@ -15,7 +15,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolBar
 
-from emotion.settings import CAPTURE_SECONDS, DEFAULT_RESOLUTION, AppSettings, EngineSettings, SourceSettings
+from emotion.capture import CAPTURE_SECONDS
+from emotion.settings import DEFAULT_RESOLUTION, AppSettings, EngineSettings, SourceSettings
 from gui.keys import KEYS, key_of
 from gui.window import MainWindow
 
