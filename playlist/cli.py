@@ -82,12 +82,9 @@ class HeadlessFollower:
     """--headless --follow: the DJ fed from the analysis loop, each action printed as a JSON line."""
 
     def __init__(self, args: argparse.Namespace, say: Callable[[str], None]) -> None:
-        from emotion.paths import config_dir
-        from playlist.dj_worker import DJSession, DJWorker, signed_in_client
-        from playlist.taste import TASTE_FILENAME, TasteMemory
+        from playlist.dj_worker import DJSession, DJWorker
 
-        worker = DJWorker(lambda: signed_in_client("run this again"), TasteMemory(config_dir() / TASTE_FILENAME),
-                          say=say, again="run this again")
+        worker = DJWorker.for_user("run this again", say)
         self.session = DJSession(worker, follow_settings(args.follow_hold, args.follow_gap), following=True)
         self.counts: Counter[str] = Counter()
 
@@ -163,10 +160,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def forget_taste() -> int:
-    from emotion.paths import config_dir
-    from playlist.taste import TASTE_FILENAME, TasteMemory
+    from playlist.taste import TasteMemory
 
-    memory = TasteMemory(config_dir() / TASTE_FILENAME)
+    memory = TasteMemory.of_user()
     if memory.forget():
         print(f"Forgot the tracks you liked and skipped ({memory.path} deleted).")
     else:

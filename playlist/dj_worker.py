@@ -98,6 +98,13 @@ class DJWorker:
         self._said: str | None = None
         self._now = NowPlaying(None, None, None)
 
+    @classmethod
+    def for_user(cls, again: str, say: Callable[[str], None],
+                 make: Callable[..., PlaylistResult] = make_playlist) -> DJWorker:
+        """The worker of the user's saved Spotify sign-in and taste memory; ``again`` says how to retry what
+        needs a sign-in ("press P")."""
+        return cls(lambda: signed_in_client(again), TasteMemory.of_user(), make=make, say=say, again=again)
+
     # --- the caller's side ---------------------------------------------------------------------------------
     def submit(self, request: Request) -> None:
         with self._cond:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from emotion.atomic import atomic_write, read_json_object
+from emotion.paths import config_dir
 from playlist.builder import Track
 
 TASTE_FILENAME = "taste.json"
@@ -35,6 +36,11 @@ class TasteMemory:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @classmethod
+    def of_user(cls) -> TasteMemory:
+        """The user's own, in the config folder (``MOODTUNES_CONFIG_DIR`` moves it)."""
+        return cls(config_dir() / TASTE_FILENAME)
 
     def _read(self) -> dict:
         return read_json_object(self.path)

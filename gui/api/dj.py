@@ -13,13 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from emotion.paths import config_dir
 from gui.api.settings import ServeSettings
 from playlist.builder import Track
 from playlist.dj import ERROR, DJAction
-from playlist.dj_worker import DJSession, DJState, DJWorker, signed_in_client
+from playlist.dj_worker import DJSession, DJState, DJWorker
 from playlist.make import PlaylistResult
-from playlist.taste import TASTE_FILENAME, TasteMemory
 
 # How a user of the API retries what needs a sign-in or a device: the API never opens a browser, the
 # playlist command does (and it plays, so it also answers "open Spotify ... and ...").
@@ -41,8 +39,7 @@ class ServerDJ:
                say: Callable[[str], None]) -> ServerDJ:
         """The DJ as ``settings`` say (following from the start or not, its timings); ``make`` makes and starts
         its playlists; ``say`` hears each line for the user once."""
-        worker = DJWorker(lambda: signed_in_client(SIGN_IN), TasteMemory(config_dir() / TASTE_FILENAME), make=make,
-                          say=say, again=SIGN_IN)
+        worker = DJWorker.for_user(SIGN_IN, say, make=make)
         return cls(DJSession(worker, settings.follow_settings, following=settings.follow), has_source)
 
     # --- the analysis thread -------------------------------------------------------------------------------

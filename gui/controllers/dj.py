@@ -71,14 +71,10 @@ class DJController(Controller):
     def _session(self) -> DJSession:
         """The session, made on first use (it loads spotipy)."""
         if self.session is None:
-            from emotion.paths import config_dir
             from playlist.cli import follow_settings
-            from playlist.dj_worker import DJSession, DJWorker, signed_in_client
-            from playlist.taste import TASTE_FILENAME, TasteMemory
+            from playlist.dj_worker import DJSession, DJWorker
 
-            again = f"press {key_of('playlist')}"
-            worker = DJWorker(lambda: signed_in_client(again), TasteMemory(config_dir() / TASTE_FILENAME),
-                              say=self._say, again=again)
+            worker = DJWorker.for_user(f"press {key_of('playlist')}", self._say)
             self.session = DJSession(worker, follow_settings(self._hold_s, self._gap_s, self.playlist.strategy))
             self._timer.start()
         return self.session
