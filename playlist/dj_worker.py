@@ -303,7 +303,8 @@ class DJWorker:
     def _pick(self, mood: str, strategy: str, count: int) -> list[Track]:
         """``count`` tracks for ``mood`` not played or queued in this session nor skipped for it: from what
         the last search round left over, else from a new round (liked artists first)."""
-        used = {t.uri for t in self._session_tracks} | {t.uri for t in self.taste.skipped(mood)}
+        skipped = self.taste.skipped(mood)  # one read of the memory's file for both uses below
+        used = {t.uri for t in [*self._session_tracks, *skipped]}
         reserve = [t for t in self._reserve.get(mood, []) if t.uri not in used]
         if len(reserve) < count:
             if self._profiles is None:
@@ -316,7 +317,7 @@ class DJWorker:
                 except SpotifyError:  # taste is a bonus
                     self._top_artists = []
             artists = list(dict.fromkeys([*self.taste.liked_artists(mood), *self._top_artists]))
-            exclude = [*self._session_tracks, *self.taste.skipped(mood), *reserve]
+            exclude = [*self._session_tracks, *skipped, *reserve]
             reserve += build_playlist(self._profiles, mood, self._spotify(), strategy=strategy, size=RESERVE_SIZE,
                                       seed=random.randrange(2**31), taste_artists=artists, exclude=exclude)
         self._reserve[mood] = reserve[count:]
